@@ -16,7 +16,14 @@ _DEFAULTS = {
     "ANONYMIZED_TELEMETRY": "False",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TQDM_MININTERVAL": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
 
 for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)
+
+import logging  # noqa: E402
+
+# bm25s logs every index build at DEBUG through its own handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)

@@ -62,7 +62,7 @@ class RetrievedPassage(_Record):
     text: str
     start: int
     end: int
-    score: float = Field(description="Reciprocal-rank-fusion score (only comparable within one query).")
+    score: float = Field(description="Ranking score, higher first (only comparable within one query).")
     relevance: float = Field(description="Cosine similarity of question and passage, 0..1; used to refuse.")
     dense_rank: int | None = None
     lexical_rank: int | None = None

@@ -1,0 +1,268 @@
+"""The catalog: the index's source of truth, in SQLite.
+
+It holds every indexed article (cleaned text and metadata), its passages and the
+manifest of content hashes. Each article is replaced in one transaction, so the
+catalog is never half-written. Chroma and BM25 are derived from it: a vector whose
+id is not in the catalog is an orphan and is ignored and swept (see indexer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.types import Article, Passage
+
+log = logging.getLogger(__name__)
+
+CATALOG_FILE = "catalog.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    publisher TEXT,
+    date TEXT,
+    url TEXT,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE TABLE IF NOT EXISTS passages (
+    id TEXT PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+"""
+
+_PASSAGE_COLUMNS = (
+    "p.id, p.article_id, p.ordinal, p.start, p.\"end\", p.text, a.source, a.title, a.publisher, a.date"
+)
+
+
+class StoredPassage(Passage):
+    """A passage joined with the article fields retrieval needs."""
+
+    source: str
+    title: str
+    publisher: str | None = None
+    date: str | None = None
+
+
+class Catalog:
+    """SQLite-backed catalog of articles and passages. Safe to share across threads."""
+
+    def __init__(self, index_dir: Path, *, create: bool = False) -> None:
+        self.path = Path(index_dir) / CATALOG_FILE
+        if not self.path.exists():
+            if not create:
+                raise IndexMissingError(f"No index at {index_dir}: run `rag index` first.")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        try:
+            if create:
+                self._connection().executescript(_SCHEMA)  # idempotent DDL; executescript commits itself
+            else:  # read-only use must work on a read-only folder: no writes here
+                self._connection().execute("SELECT 1 FROM articles, passages, meta LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise IndexCorruptError(f"The index folder {self.path.parent} is read-only: cannot update it.") from exc
+            raise IndexCorruptError(
+                f"The index catalog {self.path} cannot be read ({exc}): run `rag index --rebuild`."
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(
+                f"The index catalog {self.path} cannot be read ({exc}): run `rag index --rebuild`."
+            ) from exc
+
+    # --- connection handling ----------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = FULL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple]:
+        try:
+            return self._connection().execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(
+                f"The index catalog {self.path} cannot be read ({exc}): run `rag index --rebuild`."
+            ) from exc
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- metadata ----------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, **values: object) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(key, json.dumps(value) if not isinstance(value, str) else value) for key, value in values.items()],
+            )
+
+    def check_fingerprint(self, fingerprint: str) -> None:
+        """Raise if the index was built with settings that shape passages or vectors differently."""
+        stored = self.get_meta("fingerprint")
+        if stored is not None and stored != fingerprint:
+            raise IndexMismatchError(
+                f"The index at {self.path.parent} was built with other embedding/chunking settings "
+                f"({stored} != {fingerprint}): run `rag index --rebuild`."
+            )
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every change, so derived indexes can tell they are stale."""
+        return int(self.get_meta("generation") or 0)
+
+    # --- writes ------------------------------------------------------------
+    def replace_article(self, article: Article, passages: list[Passage]) -> None:
+        """Store an article and its passages, replacing any previous version, atomically."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM articles WHERE id = ? OR source = ?", (article.id, article.source))
+            db.execute(
+                "INSERT INTO articles(id, source, title, publisher, date, url, text, content_hash, indexed_at)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    article.id,
+                    article.source,
+                    article.title,
+                    article.publisher,
+                    article.date,
+                    article.url,
+                    article.text,
+                    article.content_hash,
+                    time.time(),
+                ),
+            )
+            db.executemany(
+                'INSERT INTO passages(id, article_id, ordinal, start, "end", text) VALUES(?, ?, ?, ?, ?, ?)',
+                [(p.id, p.article_id, p.ordinal, p.start, p.end, p.text) for p in passages],
+            )
+            self._bump(db)
+
+    def remove_article(self, article_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            self._bump(db)
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) DO UPDATE"
+            " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES('last_indexed', ?) ON CONFLICT(key) DO UPDATE"
+            " SET value = excluded.value",
+            (str(time.time()),),
+        )
+
+    # --- reads -------------------------------------------------------------
+    def manifest(self) -> dict[str, tuple[str, str]]:
+        """source -> (article id, content hash) for every indexed article."""
+        return {source: (aid, h) for aid, source, h in self._query("SELECT id, source, content_hash FROM articles")}
+
+    def passage_ids(self) -> set[str]:
+        return {row[0] for row in self._query("SELECT id FROM passages")}
+
+    def iter_passage_texts(self) -> Iterator[tuple[str, str]]:
+        """(passage id, text) in a stable order, for building the lexical index."""
+        for pid, text in self._query("SELECT id, text FROM passages ORDER BY id"):
+            yield pid, text
+
+    def get_passages(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
+        """The stored passages among ids (unknown ids, e.g. orphans, are left out)."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, StoredPassage] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN articles a ON a.id = p.article_id"
+                f" WHERE p.id IN ({marks})",
+                chunk,
+            )
+            for row in rows:
+                found[row[0]] = _stored_passage(row)
+        return found
+
+    def passages_of(self, article_id: str) -> list[StoredPassage]:
+        rows = self._query(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN articles a ON a.id = p.article_id"
+            " WHERE p.article_id = ? ORDER BY p.ordinal",
+            (article_id,),
+        )
+        return [_stored_passage(row) for row in rows]
+
+    def get_article(self, article_id: str) -> Article | None:
+        rows = self._query(
+            "SELECT id, source, title, publisher, date, url, text, content_hash FROM articles WHERE id = ?",
+            (article_id,),
+        )
+        if not rows:
+            return None
+        aid, source, title, publisher, date, url, text, content_hash = rows[0]
+        return Article(
+            id=aid, source=source, title=title, publisher=publisher, date=date, url=url, text=text,
+            content_hash=content_hash,
+        )
+
+    def list_articles(self) -> list[dict[str, object]]:
+        """Summary rows for listings: id, source, title, publisher, date, passages, indexed_at."""
+        rows = self._query(
+            "SELECT a.id, a.source, a.title, a.publisher, a.date, a.indexed_at,"
+            " (SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)"
+            " FROM articles a ORDER BY a.source"
+        )
+        keys = ("id", "source", "title", "publisher", "date", "indexed_at", "passages")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, passages)."""
+        articles = self._query("SELECT COUNT(*) FROM articles")[0][0]
+        passages = self._query("SELECT COUNT(*) FROM passages")[0][0]
+        return int(articles), int(passages)
+
+
+def _stored_passage(row: tuple) -> StoredPassage:
+    pid, article_id, ordinal, start, end, text, source, title, publisher, date = row
+    return StoredPassage(
+        id=pid, article_id=article_id, ordinal=ordinal, start=start, end=end, text=text,
+        source=source, title=title, publisher=publisher, date=date,
+    )

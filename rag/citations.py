@@ -1,0 +1,163 @@
+"""Verify a generated answer sentence by sentence against its evidence.
+
+Each sentence keeps the citations that support it; a sentence citing the wrong
+item is re-attached to the item that does support it; a sentence no item
+supports is dropped (and reported); an answer left with nothing is a refusal.
+Markers are renumbered in order of appearance and resolved to exact article spans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.chunking import split_sentences
+from rag.embeddings import SentenceEmbedder
+from rag.evidence import EvidenceItem
+from rag.prompts import REFUSAL_TOKEN
+from rag.support import combine, lexical_support, terms
+from rag.types import Citation
+
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\])+")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of the answer and the evidence numbers it cites."""
+
+    text: str
+    cited: tuple[int, ...]
+
+
+@dataclass
+class VerifiedAnswer:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    refused: bool = False
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", group):
+        bounds = re.split(r"\s*[\-–]\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+            lo, hi = int(bounds[0]), int(bounds[1])
+            out.extend(range(lo, min(hi, lo + 20) + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def parse_claims(answer: str) -> list[Claim]:
+    """Split an answer into sentences with their [n] markers.
+
+    A marker that the sentence splitter put at the start of the next sentence
+    ("... law. [1] The ...") belongs to the sentence before it.
+    """
+    pieces = [answer[s:e] for s, e in split_sentences(answer)]
+    claims: list[tuple[str, list[int]]] = []
+    for piece in pieces:
+        leading = _LEADING_MARKERS.match(piece)
+        if leading and claims:
+            claims[-1][1].extend(n for g in _MARKER.findall(leading.group(0)) for n in _numbers(g))
+            piece = piece[leading.end() :]
+        cited = [n for g in _MARKER.findall(piece) for n in _numbers(g)]
+        text = " ".join(_MARKER.sub("", piece).split())
+        text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+        if text:
+            claims.append((text, cited))
+    return [Claim(text, tuple(dict.fromkeys(cited))) for text, cited in claims]
+
+
+def is_refusal(answer: str) -> bool:
+    normalized = " ".join(answer.upper().split())
+    return not normalized or REFUSAL_TOKEN in normalized
+
+
+def verify_answer(
+    answer: str, items: Sequence[EvidenceItem], embedder: SentenceEmbedder, min_support: float
+) -> VerifiedAnswer:
+    """Keep only supported sentences, each cited to the evidence that supports it."""
+    if is_refusal(answer) or not items:
+        return VerifiedAnswer(text="", refused=True)
+    claims = [c for c in parse_claims(answer) if terms(c.text).content]
+    if not claims:
+        return VerifiedAnswer(text="", refused=True)
+
+    by_number = {item.number: item for item in items}
+    vectors = embedder.encode([c.text for c in claims] + [item.text for item in items])
+    claim_vecs, item_vecs = vectors[: len(claims)], vectors[len(claims) :]
+    cosine = claim_vecs @ item_vecs.T
+
+    kept: list[tuple[str, list[EvidenceItem], list[float]]] = []
+    dropped: list[str] = []
+    for ci, claim in enumerate(claims):
+        scores = [combine(lexical_support(claim.text, item.text), float(cosine[ci, ii])) for ii, item in enumerate(items)]
+        cited = [by_number[n] for n in claim.cited if n in by_number]
+        chosen = [item for item in cited if scores[items.index(item)] >= min_support]
+        if not chosen and len(cited) > 1:
+            # A sentence may combine several cited items: judge it against their union.
+            union = " ".join(item.text for item in cited)
+            best_cos = max(float(cosine[ci, items.index(item)]) for item in cited)
+            if combine(lexical_support(claim.text, union), best_cos) >= min_support:
+                chosen = cited
+        if not chosen:
+            best = max(range(len(items)), key=scores.__getitem__)
+            if scores[best] >= min_support:
+                chosen = [items[best]]  # re-attach to the item that does support it
+        if chosen:
+            kept.append((claim.text, chosen, [scores[items.index(item)] for item in chosen]))
+        else:
+            dropped.append(claim.text)
+
+    if not kept:
+        return VerifiedAnswer(text="", dropped=dropped, refused=True)
+
+    marker_of: dict[int, int] = {}
+    citations: list[Citation] = []
+    sentences: list[str] = []
+    for text, chosen, scores in kept:
+        markers = []
+        for item, score in zip(chosen, scores, strict=True):
+            if item.number not in marker_of:
+                marker_of[item.number] = len(marker_of) + 1
+                citations.append(_citation(marker_of[item.number], item, score))
+            markers.append(marker_of[item.number])
+        sentences.append(attach_markers(text, markers))
+    return VerifiedAnswer(text=" ".join(sentences), citations=citations, dropped=dropped)
+
+
+def attach_markers(sentence: str, markers: Sequence[int]) -> str:
+    """'Text.' + [1, 2] -> 'Text [1][2].'; after a closing quote the markers go last."""
+    tag = " " + "".join(f"[{m}]" for m in sorted(set(markers)))
+    body = sentence.rstrip()
+    if body[-1:] in ".!?":
+        return body[:-1] + tag + body[-1]
+    return body + tag
+
+
+def _citation(marker: int, item: EvidenceItem, support: float) -> Citation:
+    p = item.passage
+    return Citation(
+        marker=marker,
+        passage_id=p.passage_id,
+        article_id=p.article_id,
+        source=p.source,
+        title=p.title,
+        publisher=p.publisher,
+        date=p.date,
+        quote=item.text,
+        start=item.start,
+        end=item.end,
+        support=round(support, 4),
+    )
+
+
+def cite_items(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
+    """An answer made of the evidence sentences themselves (extractive mode): support is exact."""
+    citations = [_citation(n, item, 1.0) for n, item in enumerate(items, start=1)]
+    text = " ".join(attach_markers(" ".join(item.text.split()), [n]) for n, item in enumerate(items, start=1))
+    return VerifiedAnswer(text=text, citations=citations)

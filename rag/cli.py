@@ -1,0 +1,200 @@
+"""The `rag` command: a thin layer over the library.
+
+It parses options, calls the library and prints. A RagError becomes one line on
+stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag import _env  # noqa: F401
+from rag.errors import RagError
+from rag.settings import Backend, Settings, get_settings
+from rag.types import Answer, EvidenceEvent, TokenEvent
+
+app = typer.Typer(
+    help="Grounded question answering over a folder of news articles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CorpusOpt = Annotated[Path | None, typer.Option("--corpus", help="Folder of articles (default: RAG_CORPUS_DIR or seeds/).")]
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder (default: RAG_INDEX_DIR or index/).")]
+KOpt = Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+BackendOpt = Annotated[Backend | None, typer.Option("--backend", help="local, openai or extractive.")]
+
+
+def _settings(corpus: Path | None = None, index: Path | None = None, **extra: Any) -> Settings:
+    return get_settings(corpus_dir=corpus, index_dir=index, **extra)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def index(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Delete the index and build it afresh.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the index in line with the corpus folder (only new or changed articles are embedded)."""
+    from rag.indexer import build_index
+
+    report = build_index(_settings(corpus, index), rebuild=rebuild, progress=sys.stderr.isatty())
+    if as_json:
+        data = {k: v for k, v in vars(report).items() if k != "problems"}
+        data["problems"] = [{"source": p.source, "reason": p.reason} for p in report.problems]
+        _print_json(data)
+        return
+    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        for name in names:
+            typer.echo(f"{label:8} {name}")
+    for problem in report.problems:
+        typer.echo(f"problem  {problem.source}: {problem.reason}", err=True)
+    typer.echo(report.summary())
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: KOpt = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the passages retrieved for a query, best first, with their scores."""
+    from rag.retrieve import get_search
+
+    settings = _settings(corpus, index)
+    hits = get_search(settings).search(query, k or settings.top_k)
+    if as_json:
+        _print_json([hit.model_dump() for hit in hits])
+        return
+    if not hits:
+        typer.echo("No passages found.")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(
+            f"{rank}. {hit.source} [{hit.start}:{hit.end}]  relevance {hit.relevance:.3f}  "
+            f"score {hit.score:.4f}  (dense #{hit.dense_rank or '-'}, bm25 #{hit.lexical_rank or '-'})"
+        )
+        for ref in hit.also_in:
+            typer.echo(f"   also in {ref.source} [{ref.start}:{ref.end}]")
+        typer.echo("   " + hit.text.replace("\n", " "))
+        typer.echo()
+
+
+@app.command()
+def info(corpus: CorpusOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Print index statistics."""
+    from rag.status import index_status
+
+    status = index_status(_settings(corpus, index))
+    if as_json:
+        _print_json(status)
+        return
+    for key, value in status.items():
+        typer.echo(f"{key:16} {value}")
+
+
+def _print_answer(answer: Answer) -> None:
+    if answer.notice:
+        typer.echo(f"Note: {answer.notice}", err=True)
+    typer.echo(answer.answer)
+    if answer.citations:
+        typer.echo("\nSources:")
+    for c in answer.citations:
+        typer.echo(f"[{c.marker}] {c.title} ({c.source} {c.start}-{c.end})")
+        typer.echo(f"    \u201c{c.quote}\u201d")
+    if answer.refused and answer.passages:
+        nearest = answer.passages[0]
+        typer.echo(f"\nNearest passage: {nearest.title} ({nearest.source}), relevance {nearest.relevance:.2f}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    backend: BackendOpt = None,
+    k: KOpt = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed articles, with citations."""
+    from rag.chain import build_chain
+
+    settings = _settings(corpus, index, backend=backend, top_k=k)
+    chain = build_chain(settings)
+    if as_json:
+        _print_json(chain.invoke(question).model_dump(mode="json"))
+        return
+    streamed = False
+    for event in chain.stream(question):
+        if isinstance(event, TokenEvent) and sys.stdout.isatty():
+            typer.echo(event.text, nl=False)
+            streamed = True
+        elif isinstance(event, Answer):
+            if streamed:  # replace the raw stream by the verified answer
+                typer.echo("\n" + "-" * 40)
+            _print_answer(event)
+
+
+@app.command()
+def chat(
+    backend: BackendOpt = None,
+    k: KOpt = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """A terminal chat that streams answers and prints their sources (Ctrl-D to quit)."""
+    from rag.chain import build_chain
+
+    chain = build_chain(_settings(corpus, index, backend=backend, top_k=k))
+    history: list[tuple[str, str]] = []
+    typer.echo("Ask about the articles. Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            for event in chain.stream({"question": question, "chat_history": history}):
+                if isinstance(event, EvidenceEvent):
+                    titles = sorted({p.title for p in event.passages})
+                    typer.echo(f"(searching {len(event.passages)} passages from {len(titles)} articles)")
+                elif isinstance(event, TokenEvent):
+                    typer.echo(event.text, nl=False)
+                else:
+                    typer.echo("\n" + "-" * 40)
+                    _print_answer(event)
+                    history.append((question, event.answer))
+        except RagError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+
+
+def main() -> None:
+    """Console entry point: user errors as one line, exit status 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except RagError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

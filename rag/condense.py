@@ -1,0 +1,59 @@
+"""Turn a follow-up ("And what did she say about borders?") into a standalone question.
+
+With an LLM the question is rewritten from the chat history; without one (or if
+the LLM fails) a heuristic adds the earlier question's words for retrieval.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from rag.prompts import CONDENSE_SYSTEM, condense_user_message
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|they|him|her|them|his|hers|their|it|its|this|that|these|those|there|then)\b|^(and|but|so|also|what about|how about)\b",
+    re.IGNORECASE,
+)
+
+
+def needs_context(question: str) -> bool:
+    """Does the question lean on earlier turns (pronouns, "and ...", very short)?"""
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+
+
+def heuristic_standalone(history: History, question: str) -> str:
+    """The question followed by the previous user question, for retrieval."""
+    if not history or not needs_context(question):
+        return question
+    previous = history[-1][0].strip().rstrip("?")
+    return f"{question} (following: {previous})"
+
+
+def condense_question(history: History, question: str, model: BaseChatModel | None) -> str:
+    """A standalone version of question given the history."""
+    if not history or not needs_context(question):
+        return question
+    if model is None:
+        return heuristic_standalone(history, question)
+    try:
+        reply = model.invoke(
+            [SystemMessage(CONDENSE_SYSTEM), HumanMessage(condense_user_message(history, question))],
+            max_tokens=48,
+            stop=["\n"],
+        )
+    except Exception as exc:  # an unreachable LLM must not stop the question
+        log.warning("question rewriting failed (%s); using the heuristic", exc)
+        return heuristic_standalone(history, question)
+    text = " ".join(str(reply.content).split()).strip().strip('"')
+    if not text or len(text) > 4 * len(question) + 200:
+        return heuristic_standalone(history, question)
+    return text

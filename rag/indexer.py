@@ -1,0 +1,258 @@
+"""Incremental, idempotent, crash-safe indexing of a corpus folder.
+
+The catalog (SQLite) is the source of truth; Chroma vectors and the BM25 index
+are derived from it. For each new or changed article the order of writes is:
+
+1. upsert its new vectors into Chroma (ids carry the content hash, so they never
+   collide with the previous version's),
+2. replace the article and its passages in the catalog, in one transaction,
+3. delete the previous version's vectors.
+
+A kill between any two steps leaves only vectors the catalog does not know
+(ignored by retrieval) or catalog passages without vectors. The ``dirty`` flag,
+set before the first write and cleared after the last, tells the next run to
+reconcile the two by id, which makes the index identical to a clean build.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rag.catalog import CATALOG_FILE, Catalog
+from rag.chunking import chunk_article
+from rag.corpus import FileProblem, SourceFile, load_article, scan_corpus
+from rag.embeddings import get_embedder
+from rag.errors import CorpusError, RagError
+from rag.lexical import BM25_SUBDIR, LexicalIndex
+from rag.settings import Settings
+from rag.retrieve import forget_searches
+from rag.store import VectorStore, drop_vectors
+from rag.types import Article, Passage
+
+log = logging.getLogger(__name__)
+
+# Passages embedded together: large enough for efficient batches, small enough
+# that a crash loses little work.
+_GROUP_PASSAGES = 512
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[FileProblem] = field(default_factory=list)
+    passages_embedded: int = 0
+    repaired: int = 0
+    articles: int = 0
+    passages: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.repaired)
+
+    def summary(self) -> str:
+        line = (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{self.unchanged} unchanged, {len(self.problems)} problems; "
+            f"{self.articles} articles, {self.passages} passages in the index "
+            f"({self.passages_embedded} passages embedded in {self.seconds:.1f} s)"
+        )
+        if self.repaired:
+            line += f"; repaired {self.repaired} vectors left by an interrupted run"
+        return line
+
+
+def _vector_metadata(article: Article, passage: Passage) -> dict[str, Any]:
+    return {
+        "article_id": article.id,
+        "source": article.source,
+        "title": article.title,
+        "ordinal": passage.ordinal,
+        "start": passage.start,
+        "end": passage.end,
+    }
+
+
+def _check_writable(index_dir: Path) -> None:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(index_dir, os.W_OK):
+        raise RagError(f"The index folder {index_dir} is read-only: choose another with --index or RAG_INDEX_DIR.")
+
+
+def wipe_index(settings: Settings) -> None:
+    """Delete everything `rag index --rebuild` rebuilds."""
+    index_dir = Path(settings.index_dir)
+    for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
+        (index_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(index_dir / BM25_SUBDIR, ignore_errors=True)
+    drop_vectors(settings)
+    forget_searches()
+
+
+class Indexer:
+    """Brings the index in line with the corpus folder."""
+
+    def __init__(self, settings: Settings, *, progress: bool = False) -> None:
+        self.settings = settings
+        self.progress = progress
+        index_dir = Path(settings.index_dir)
+        _check_writable(index_dir)
+        self.catalog = Catalog(index_dir, create=True)
+        self.catalog.check_fingerprint(settings.index_fingerprint())
+        self.store = VectorStore(settings)
+        self.embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
+
+    def run(self) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        files, report.problems = scan_corpus(Path(self.settings.corpus_dir), self.settings.max_file_bytes)
+
+        if self.catalog.get_meta("dirty") == "1":
+            report.repaired = self.reconcile()
+        self.catalog.set_meta(dirty="1", fingerprint=self.settings.index_fingerprint())
+
+        manifest = self.catalog.manifest()
+        present = {f.source for f in files}
+        problem_sources = {p.source for p in report.problems}
+        todo = self._plan(files, manifest, report)
+        self._index_files(todo, manifest, report)
+
+        for source, (article_id, _) in sorted(manifest.items()):
+            # A file that is now unreadable keeps its last good version.
+            if source not in present and source not in problem_sources:
+                self._remove(article_id)
+                report.removed.append(source)
+
+        if report.changed or self._lexical_stale():
+            self.rebuild_lexical()
+        self.catalog.set_meta(dirty="0")
+        report.articles, report.passages = self.catalog.counts()
+        report.seconds = time.perf_counter() - started
+        log.info("index: %s", report.summary())
+        return report
+
+    # --- planning ------------------------------------------------------------
+    def _plan(
+        self, files: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport
+    ) -> list[SourceFile]:
+        """Files to (re)index; unchanged ones are counted, duplicates reported."""
+        owner_of_hash = {h: source for source, (_, h) in manifest.items()}
+        todo: list[SourceFile] = []
+        for file in files:
+            known = manifest.get(file.source)
+            if known is not None and known[1] == file.content_hash:
+                report.unchanged += 1
+                continue
+            owner = owner_of_hash.get(file.content_hash)
+            if owner is not None and owner != file.source:
+                report.problems.append(FileProblem(file.source, f"duplicate of {owner}; skipped"))
+                continue
+            owner_of_hash[file.content_hash] = file.source
+            todo.append(file)
+        return todo
+
+    # --- writing -------------------------------------------------------------
+    def _index_files(
+        self, todo: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport
+    ) -> None:
+        group: list[tuple[Article, list[Passage]]] = []
+        size = 0
+        bar = tqdm(total=len(todo), desc="indexing", unit="article", disable=not self.progress or len(todo) < 20)
+        for file in todo:
+            try:
+                article = load_article(file)
+            except CorpusError as exc:
+                report.problems.append(FileProblem(file.source, str(exc)))
+                bar.update(1)
+                continue
+            passages = chunk_article(article, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
+            group.append((article, passages))
+            size += len(passages)
+            if size >= _GROUP_PASSAGES:
+                self._write_group(group, manifest, report)
+                bar.update(len(group))
+                group, size = [], 0
+        if group:
+            self._write_group(group, manifest, report)
+            bar.update(len(group))
+        bar.close()
+
+    def _write_group(
+        self, group: list[tuple[Article, list[Passage]]], manifest: dict[str, tuple[str, str]], report: IndexReport
+    ) -> None:
+        texts = [p.text for _, passages in group for p in passages]
+        vectors = self.embedder.encode(texts, progress=False)
+        report.passages_embedded += len(texts)
+        offset = 0
+        for article, passages in group:
+            rows = vectors[offset : offset + len(passages)]
+            offset += len(passages)
+            old_ids = [p.id for p in self.catalog.passages_of(article.id)]
+            self.store.upsert(
+                [p.id for p in passages], rows, [p.text for p in passages],
+                [_vector_metadata(article, p) for p in passages],
+            )
+            self.catalog.replace_article(article, passages)
+            new_ids = {p.id for p in passages}
+            self.store.delete([pid for pid in old_ids if pid not in new_ids])
+            (report.updated if article.source in manifest else report.added).append(article.source)
+
+    def _remove(self, article_id: str) -> None:
+        ids = [p.id for p in self.catalog.passages_of(article_id)]
+        self.catalog.remove_article(article_id)
+        self.store.delete(ids)
+
+    # --- repair and derived indexes -----------------------------------------
+    def reconcile(self) -> int:
+        """Make Chroma hold exactly the catalog's passages; returns vectors fixed."""
+        wanted = self.catalog.passage_ids()
+        stored = self.store.all_ids()
+        orphans = sorted(stored - wanted)
+        missing = sorted(wanted - stored)
+        self.store.delete(orphans)
+        if missing:
+            passages = self.catalog.get_passages(missing)
+            ordered = [passages[pid] for pid in missing]
+            vectors = self.embedder.encode([p.text for p in ordered])
+            self.store.upsert(
+                missing, vectors, [p.text for p in ordered],
+                [
+                    {"article_id": p.article_id, "source": p.source, "title": p.title,
+                     "ordinal": p.ordinal, "start": p.start, "end": p.end}
+                    for p in ordered
+                ],
+            )
+        if orphans or missing:
+            log.warning("reconciled index: %d orphan vectors removed, %d missing vectors added", len(orphans), len(missing))
+        return len(orphans) + len(missing)
+
+    def _lexical_stale(self) -> bool:
+        saved = LexicalIndex.load(Path(self.settings.index_dir))
+        return saved is None or saved.generation != self.catalog.generation
+
+    def rebuild_lexical(self) -> LexicalIndex:
+        lexical = LexicalIndex.build(list(self.catalog.iter_passage_texts()), self.catalog.generation)
+        lexical.save(Path(self.settings.index_dir))
+        return lexical
+
+
+def build_index(settings: Settings | None = None, *, rebuild: bool = False, progress: bool = False) -> IndexReport:
+    """Index ``settings.corpus_dir`` into ``settings.index_dir`` (incrementally unless rebuild)."""
+    settings = settings or Settings()
+    if rebuild:
+        _check_writable(Path(settings.index_dir))
+        wipe_index(settings)
+    return Indexer(settings, progress=progress).run()

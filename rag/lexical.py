@@ -1,0 +1,112 @@
+"""BM25 keyword index over passages (bm25s), persisted next to the catalog.
+
+Rebuilt from the catalog after any change (bm25s indexes ~100k passages in
+seconds) and saved atomically; a stamp records the catalog generation it was
+built from, so a stale copy is detected and rebuilt instead of trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+log = logging.getLogger(__name__)
+
+BM25_SUBDIR = "bm25"
+_STAMP = "stamp.json"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(  # type: ignore[return-value]
+        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    passage_id: str
+    score: float
+
+
+class LexicalIndex:
+    """A loaded BM25 index and the passage ids of its rows."""
+
+    def __init__(self, model: bm25s.BM25 | None, ids: list[str], generation: int) -> None:
+        self._model = model
+        self.ids = ids
+        self.generation = generation
+
+    @classmethod
+    def build(cls, items: list[tuple[str, str]], generation: int) -> LexicalIndex:
+        """Index (passage id, text) pairs."""
+        ids = [pid for pid, _ in items]
+        if not items:
+            return cls(None, [], generation)
+        model = bm25s.BM25()
+        model.index(_tokenize([text for _, text in items]), show_progress=False)
+        return cls(model, ids, generation)
+
+    def search(self, query: str, k: int) -> list[LexicalHit]:
+        if self._model is None or k <= 0:
+            return []
+        vocab = self._model.vocab_dict
+        tokens = [t for t in _tokenize([query])[0] if t in vocab]
+        if not tokens:
+            return []
+        k = min(k, len(self.ids))
+        rows, scores = self._model.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        return [
+            LexicalHit(self.ids[int(row)], float(score))
+            for row, score in zip(np.asarray(rows)[0], np.asarray(scores)[0], strict=True)
+            if score > 0
+        ]
+
+    # --- persistence ---------------------------------------------------------
+    def save(self, index_dir: Path) -> None:
+        """Write to index_dir/bm25 atomically (a temp folder renamed into place)."""
+        index_dir = Path(index_dir)
+        target = index_dir / BM25_SUBDIR
+        staging = Path(tempfile.mkdtemp(prefix=".bm25-", dir=index_dir))
+        try:
+            if self._model is not None:
+                self._model.save(str(staging), show_progress=False)
+            (staging / _STAMP).write_text(json.dumps({"generation": self.generation, "ids": self.ids}))
+            old = None
+            if target.exists():
+                old = index_dir / f".bm25-old-{os.getpid()}"
+                os.replace(target, old)
+            os.replace(staging, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, index_dir: Path) -> LexicalIndex | None:
+        """The saved index, or None when absent or unreadable (the caller rebuilds it)."""
+        target = Path(index_dir) / BM25_SUBDIR
+        try:
+            stamp = json.loads((target / _STAMP).read_text())
+            ids = list(stamp["ids"])
+            generation = int(stamp["generation"])
+            model = bm25s.BM25.load(str(target), mmap=False, show_progress=False) if ids else None
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("BM25 index at %s not usable (%s); it will be rebuilt", target, exc)
+            return None
+        return cls(model, ids, generation)

@@ -1,0 +1,241 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, then
+re-ranked by the best-matching sentence of each candidate.
+
+A passage-level MiniLM vector blurs a passage's several sentences together, so
+the fused top candidates are re-ranked by their single most similar sentence
+(sentence vectors are cached per passage and reused to pick the prompt's
+evidence). Near-identical passages (the same quote carried by two outlets)
+collapse into one hit that remembers every article it appears in. Each hit
+carries a ``relevance`` (cosine similarity, 0..1) that the chain uses to refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from rag.catalog import Catalog, StoredPassage
+from rag.chunking import split_sentences
+from rag.embeddings import get_embedder
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import VectorStore
+from rag.types import PassageRef, RetrievedPassage
+
+log = logging.getLogger(__name__)
+
+
+class HybridSearch:
+    """Loaded once per index; safe to call from several threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = Catalog(Path(settings.index_dir))
+        self.catalog.check_fingerprint(settings.index_fingerprint())
+        self.store = VectorStore(settings)
+        self.embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
+        self._lexical: LexicalIndex | None = None
+        self._lexical_lock = threading.Lock()
+        self._sentences: OrderedDict[str, SentenceVectors] = OrderedDict()
+        self._sentences_lock = threading.Lock()
+
+    def sentence_vectors(self, passages: list[tuple[str, str]]) -> dict[str, SentenceVectors]:
+        """Sentence spans and vectors of (passage id, text) pairs, embedded once and cached."""
+        with self._sentences_lock:
+            found = {pid: self._sentences[pid] for pid, _ in passages if pid in self._sentences}
+        todo = [(pid, text) for pid, text in passages if pid not in found]
+        if todo:
+            spans = {pid: split_sentences(text) for pid, text in todo}
+            flat = [text[a:b] for pid, text in todo for a, b in spans[pid]]
+            vectors = self.embedder.encode(flat)
+            offset = 0
+            for pid, _ in todo:
+                n = len(spans[pid])
+                found[pid] = SentenceVectors(spans[pid], vectors[offset : offset + n])
+                offset += n
+            with self._sentences_lock:
+                for pid, _ in todo:
+                    self._sentences[pid] = found[pid]
+                while len(self._sentences) > _SENTENCE_CACHE_PASSAGES:
+                    self._sentences.popitem(last=False)
+        return found
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index for the catalog's current generation (reloaded after re-indexing)."""
+        generation = self.catalog.generation
+        with self._lexical_lock:
+            if self._lexical is None or self._lexical.generation != generation:
+                saved = LexicalIndex.load(Path(self.settings.index_dir))
+                if saved is None or saved.generation != generation:
+                    log.info("BM25 index stale or missing; rebuilding in memory")
+                    saved = LexicalIndex.build(list(self.catalog.iter_passage_texts()), generation)
+                self._lexical = saved
+            return self._lexical
+
+    def search(self, query: str, k: int | None = None) -> list[RetrievedPassage]:
+        """The k best passages for query, best first."""
+        k = k or self.settings.top_k
+        n = max(self.settings.candidate_k, k)
+        query_vector = self.embedder.encode([query])[0]
+        dense = self.store.query(query_vector, n)
+        lexical = self.lexical().search(query, n)
+
+        fused: dict[str, float] = {}
+        dense_rank: dict[str, int] = {}
+        lexical_rank: dict[str, int] = {}
+        for rank, hit in enumerate(dense, start=1):
+            dense_rank[hit.passage_id] = rank
+            fused[hit.passage_id] = fused.get(hit.passage_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
+        for rank, lhit in enumerate(lexical, start=1):
+            lexical_rank[lhit.passage_id] = rank
+            fused[lhit.passage_id] = fused.get(lhit.passage_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
+
+        # Ids unknown to the catalog are vectors an interrupted run left behind.
+        stored = self.catalog.get_passages(fused)
+        ranked = sorted((pid for pid in fused if pid in stored), key=lambda pid: -fused[pid])
+        vectors = self.store.vectors(ranked)
+
+        pool = max(k, self.settings.rerank_candidates)
+        kept: list[tuple[StoredPassage, np.ndarray | None, list[PassageRef]]] = []
+        for pid in ranked:
+            passage, vector = stored[pid], vectors.get(pid)
+            duplicate_of = self._duplicate_of(passage, vector, kept)
+            if duplicate_of is not None:
+                if passage.article_id != duplicate_of[0].article_id:
+                    duplicate_of[2].append(_ref(passage))
+                continue
+            kept.append((passage, vector, []))
+            if len(kept) == pool:
+                break
+
+        relevance = {
+            p.id: max(0.0, float(vector @ query_vector)) if vector is not None else 0.0 for p, vector, _ in kept
+        }
+        score = {p.id: fused[p.id] for p, _, _ in kept}
+        if self.settings.rerank_candidates:
+            sentences = self.sentence_vectors([(p.id, p.text) for p, _, _ in kept])
+            for p, _, _ in kept:
+                sims = sentences[p.id].vectors @ query_vector
+                if len(sims):
+                    relevance[p.id] = max(0.0, float(sims.max()))
+            # The fusion rank breaks near-ties between equally similar sentences.
+            score = {p.id: relevance[p.id] + 0.02 / (1 + i) for i, (p, _, _) in enumerate(kept)}
+            kept.sort(key=lambda entry: -score[entry[0].id])
+        kept = kept[:k]
+
+        return [
+            RetrievedPassage(
+                passage_id=p.id,
+                article_id=p.article_id,
+                source=p.source,
+                title=p.title,
+                publisher=p.publisher,
+                date=p.date,
+                text=p.text,
+                start=p.start,
+                end=p.end,
+                score=score[p.id],
+                relevance=relevance[p.id],
+                dense_rank=dense_rank.get(p.id),
+                lexical_rank=lexical_rank.get(p.id),
+                also_in=tuple(refs),
+            )
+            for p, vector, refs in kept
+        ]
+
+    def _duplicate_of(
+        self,
+        passage: StoredPassage,
+        vector: np.ndarray | None,
+        kept: list[tuple[StoredPassage, np.ndarray | None, list[PassageRef]]],
+    ) -> tuple[StoredPassage, np.ndarray | None, list[PassageRef]] | None:
+        for entry in kept:
+            other, other_vector = entry[0], entry[1]
+            if passage.text == other.text:
+                return entry
+            if vector is not None and other_vector is not None:
+                if float(vector @ other_vector) >= self.settings.duplicate_similarity:
+                    return entry
+        return None
+
+
+_SENTENCE_CACHE_PASSAGES = 20_000
+
+
+class SentenceVectors:
+    """A passage's sentence spans (offsets into the passage text) and their unit vectors."""
+
+    __slots__ = ("spans", "vectors")
+
+    def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
+        self.spans = spans
+        self.vectors = vectors
+
+
+def _ref(passage: StoredPassage) -> PassageRef:
+    return PassageRef(
+        passage_id=passage.id, article_id=passage.article_id, source=passage.source, title=passage.title,
+        start=passage.start, end=passage.end,
+    )
+
+
+_SEARCHES: dict[str, HybridSearch] = {}
+_SEARCHES_LOCK = threading.Lock()
+
+
+def get_search(settings: Settings) -> HybridSearch:
+    """The shared HybridSearch for these settings (the index is opened once per process)."""
+    key = settings.model_dump_json()
+    with _SEARCHES_LOCK:
+        if key not in _SEARCHES:
+            _SEARCHES[key] = HybridSearch(settings)
+        return _SEARCHES[key]
+
+
+def forget_searches() -> None:
+    """Drop cached searches (after the index was deleted and rebuilt)."""
+    with _SEARCHES_LOCK:
+        _SEARCHES.clear()
+
+
+def to_document(hit: RetrievedPassage) -> Document:
+    metadata: dict[str, Any] = hit.model_dump(exclude={"text"})
+    metadata["also_in"] = [ref.model_dump() for ref in hit.also_in]
+    return Document(page_content=hit.text, metadata=metadata, id=hit.passage_id)
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain retriever over the index: ``HybridRetriever(k=4).invoke("question")``.
+
+    Each Document's metadata holds the passage id, article id, source file, title,
+    offsets into the cleaned article, the fused score, the relevance (0..1) and
+    ``also_in`` (the other articles carrying the same passage).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Settings = Field(default_factory=Settings)
+    k: int = Field(default=4, ge=1)
+    _search: HybridSearch | None = PrivateAttr(default=None)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        if self._search is None:
+            self._search = get_search(self.settings)
+        return [to_document(hit) for hit in self._search.search(query, k or self.k)]
+
+
+def build_retriever(settings: Settings | None = None, k: int | None = None) -> HybridRetriever:
+    """A LangChain ``BaseRetriever`` over the configured index."""
+    settings = settings or Settings()
+    return HybridRetriever(settings=settings, k=k or settings.top_k)

@@ -1,0 +1,96 @@
+"""Citation parsing (pure) and verification (with the real embedder, on seed evidence)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.catalog import Catalog
+from rag.citations import is_refusal, parse_claims, verify_answer
+from rag.embeddings import get_embedder
+from rag.evidence import EvidenceItem, select_evidence
+from rag.retrieve import get_search
+from rag.settings import Settings
+
+
+def test_parse_claims_markers() -> None:
+    claims = parse_claims("Starmer ruled it out [1]. Deals would suffer [2, 3]. Lammy agreed [4-5].")
+    assert [c.cited for c in claims] == [(1,), (2, 3), (4, 5)]
+    assert claims[0].text == "Starmer ruled it out."
+
+
+def test_parse_claims_marker_after_full_stop_belongs_to_previous_sentence() -> None:
+    claims = parse_claims("Starmer ruled it out. [1] Deals would suffer. [2][3]")
+    assert [(c.text, c.cited) for c in claims] == [("Starmer ruled it out.", (1,)), ("Deals would suffer.", (2, 3))]
+
+
+def test_parse_claims_without_markers() -> None:
+    assert parse_claims("No markers here.")[0].cited == ()
+
+
+@pytest.mark.parametrize("text", ["NOT IN ARTICLES", "not in articles.", "  ", "I'm sorry. NOT IN ARTICLES"])
+def test_refusal_token(text: str) -> None:
+    assert is_refusal(text)
+
+
+@pytest.fixture(scope="module")
+def echr_evidence(seed_settings: Settings) -> list[EvidenceItem]:
+    search = get_search(seed_settings)
+    question = "Why won't Starmer leave the ECHR?"
+    return select_evidence(question, search.search(question, 5), search, 6)
+
+
+def _number_of(items: list[EvidenceItem], phrase: str) -> int:
+    return next(item.number for item in items if phrase in item.text)
+
+
+@pytest.mark.integration
+def test_evidence_offsets_point_into_the_article(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
+    catalog = Catalog(Path(seed_settings.index_dir))
+    assert [item.number for item in echr_evidence] == list(range(1, len(echr_evidence) + 1))
+    for item in echr_evidence:
+        article = catalog.get_article(item.passage.article_id)
+        assert article is not None and article.text[item.start : item.end] == item.text
+    assert any("jeopardise deportation deals" in item.text for item in echr_evidence)
+
+
+@pytest.mark.integration
+def test_planted_unsupported_sentence_is_dropped(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
+    n = _number_of(echr_evidence, "jeopardise deportation deals")
+    answer = (
+        f"Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [{n}]. "
+        f"He also promised a referendum on leaving the European Union in 2027 [{n}]."
+    )
+    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    assert not verified.refused
+    assert "referendum" not in verified.text
+    assert verified.dropped == ["He also promised a referendum on leaving the European Union in 2027."]
+    assert verified.text.endswith("jeopardise deportation deals [1].")
+    (citation,) = verified.citations
+    assert citation.marker == 1 and "jeopardise deportation deals" in citation.quote
+
+
+@pytest.mark.integration
+def test_wrong_citation_is_reattached(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
+    right = _number_of(echr_evidence, "jeopardise deportation deals")
+    wrong = next(item.number for item in echr_evidence if item.number != right and "deportation" not in item.text)
+    answer = f"Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [{wrong}]."
+    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    assert [c.passage_id for c in verified.citations] == [echr_evidence[right - 1].passage.passage_id]
+    assert "jeopardise deportation deals" in verified.citations[0].quote
+
+
+@pytest.mark.integration
+def test_answer_with_nothing_supported_is_a_refusal(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
+    answer = "Canberra is the capital of Australia [1]. Kangaroos are marsupials [2]."
+    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    assert verified.refused and len(verified.dropped) == 2
+
+
+@pytest.mark.integration
+def test_unknown_marker_is_never_a_citation(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
+    answer = "Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [99]."
+    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    numbers = {item.passage.passage_id for item in echr_evidence}
+    assert verified.citations and all(c.passage_id in numbers for c in verified.citations)

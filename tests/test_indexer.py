@@ -1,0 +1,166 @@
+"""Incremental, idempotent, crash-safe indexing on a real Chroma and the real embedder."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.catalog import Catalog
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.indexer import build_index
+from rag.settings import Settings
+from rag.store import VectorStore
+from tests.conftest import BBC_CSV, SEEDS, make_settings
+
+pytestmark = pytest.mark.integration
+
+
+def index_state(settings: Settings) -> tuple[dict[str, tuple[str, int, int]], set[str]]:
+    """Catalog passages (id -> text, start, end) and the ids of the stored vectors."""
+    catalog = Catalog(Path(settings.index_dir))
+    ids = catalog.passage_ids()
+    passages = {pid: (p.text, p.start, p.end) for pid, p in catalog.get_passages(ids).items()}
+    return passages, VectorStore(settings).all_ids()
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+def test_build_is_consistent_and_rerun_is_a_no_op(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    first = build_index(settings)
+    assert sorted(first.added) == sorted(p.name for p in SEEDS.iterdir())
+    assert first.passages_embedded == first.passages > 10
+    passages, vectors = index_state(settings)
+    assert set(passages) == vectors
+    catalog = Catalog(Path(settings.index_dir))
+    for row in catalog.list_articles():
+        article = catalog.get_article(str(row["id"]))
+        assert article is not None
+        for p in catalog.passages_of(article.id):
+            assert article.text[p.start : p.end] == p.text
+
+    second = build_index(settings)
+    assert second.passages_embedded == 0
+    assert second.unchanged == 3 and not second.changed
+    assert index_state(settings) == (passages, vectors)
+
+
+def test_edit_reembeds_only_that_article_and_delete_removes_it(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    edited = corpus / "001_97877a4a4c045327.txt"
+    edited.write_text(edited.read_text() + "\nA new closing paragraph was added by the editor today.\n")
+    report = build_index(settings)
+    assert report.updated == [edited.name] and not report.added and not report.removed
+    catalog = Catalog(Path(settings.index_dir))
+    article_id = next(a["id"] for a in catalog.list_articles() if a["source"] == edited.name)
+    assert report.passages_embedded == len(catalog.passages_of(str(article_id)))
+    passages, vectors = index_state(settings)
+    assert set(passages) == vectors
+    assert any("closing paragraph was added" in text for text, _, _ in passages.values())
+
+    (corpus / "000_f14baaa9ae4bf647.txt").unlink()
+    report = build_index(settings)
+    assert report.removed == ["000_f14baaa9ae4bf647.txt"]
+    passages, vectors = index_state(settings)
+    assert set(passages) == vectors
+    assert not any("jeopardise deportation deals" in text for text, _, _ in passages.values())
+
+
+def test_bad_and_duplicate_files_are_reported_and_lose_nothing(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    before = index_state(settings)
+    (corpus / "broken.txt").write_bytes(b"\x00\x01\x02\xff" * 1000)
+    (corpus / "copy-of-000.txt").write_bytes((corpus / "000_f14baaa9ae4bf647.txt").read_bytes())
+    report = build_index(settings)
+    reasons = {p.source: p.reason for p in report.problems}
+    assert "binary" in reasons["broken.txt"]
+    assert "duplicate of 000_f14baaa9ae4bf647.txt" in reasons["copy-of-000.txt"]
+    assert index_state(settings) == before
+
+
+def test_changed_settings_are_refused_until_rebuild(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    changed = make_settings(tmp_path, corpus, chunk_max_chars=400)
+    with pytest.raises(IndexMismatchError, match="rag index --rebuild"):
+        build_index(changed)
+    report = build_index(changed, rebuild=True)
+    assert len(report.added) == 3
+    passages, vectors = index_state(changed)
+    assert set(passages) == vectors
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="rag index"):
+        Catalog(tmp_path / "nowhere")
+
+
+def test_orphans_and_holes_are_repaired(tmp_path: Path, corpus: Path) -> None:
+    """What a kill between the Chroma and catalog writes leaves behind is fixed by the next run."""
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    clean = index_state(settings)
+    store = VectorStore(settings)
+    victim = sorted(clean[0])[0]
+    vectors = store.vectors([victim])
+    store.delete([victim])  # a hole
+    store.upsert(["orphan-0000"], vectors[victim][None, :], ["stale text"], [{"article_id": "gone"}])  # an orphan
+    Catalog(Path(settings.index_dir)).set_meta(dirty="1")
+    report = build_index(settings)
+    assert report.repaired == 2 and report.passages_embedded == 0
+    assert index_state(settings) == clean
+
+
+def _kill_corpus(tmp_path: Path, articles: int) -> Path:
+    from evals.corpora import write_bbc_articles
+
+    folder = tmp_path / "kill-corpus"
+    shutil.copytree(SEEDS, folder / "seeds")
+    write_bbc_articles(BBC_CSV, folder, limit=articles)
+    return folder
+
+
+@pytest.mark.skipif(not BBC_CSV.exists(), reason="needs ../shared/corpora")
+def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None:
+    """SIGKILL `rag index` at random moments, 10 times; the next run equals a clean build."""
+    corpus = _kill_corpus(tmp_path, articles=40)
+    clean = make_settings(tmp_path / "clean", corpus)
+    build_index(clean)
+    expected = index_state(clean)
+
+    killed = make_settings(tmp_path / "killed", corpus)
+    command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(corpus), "--index", str(killed.index_dir)]
+    rng = random.Random(1234)
+    kills = 0
+    for round_ in range(10):
+        # Alternate between changing the corpus and not, so kills land in updates too.
+        if round_ % 3 == 2:
+            victim = sorted((corpus / "bbc").rglob("*.txt"))[round_]
+            victim.write_text(victim.read_text() + f" edit {round_}.")
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 9.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 5, "the indexer finished too quickly for the kills to land mid-run"
+
+    build_index(killed)
+    build_index(clean)
+    got, want = index_state(killed), index_state(clean)
+    assert got[0] == want[0]
+    assert got[1] == set(got[0])
