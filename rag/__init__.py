@@ -18,8 +18,33 @@ from rag.errors import (
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Article, Citation, EvidenceEvent, Passage, RetrievedPassage, TokenEvent
 
+# Heavy entry points (torch, chromadb, llama.cpp) load on first use, so that
+# `import rag` stays cheap for code that only needs settings or records.
+_LAZY = {
+    "build_chain": "rag.chain",
+    "RagChain": "rag.chain",
+    "build_retriever": "rag.retrieve",
+    "HybridRetriever": "rag.retrieve",
+    "build_index": "rag.indexer",
+    "IndexReport": "rag.indexer",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
 __all__ = [
     "Answer",
+    "HybridRetriever",
+    "IndexReport",
+    "RagChain",
+    "build_chain",
+    "build_index",
+    "build_retriever",
     "Article",
     "BackendError",
     "Citation",

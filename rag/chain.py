@@ -16,7 +16,6 @@ import logging
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
+from rag.cleaning import normalize_text
 from rag.citations import VerifiedAnswer, verify_answer
 from rag.condense import condense_question, needs_context
 from rag.embeddings import get_embedder
@@ -35,12 +35,14 @@ from rag.extractive import extractive_answer
 from rag.prompts import ANSWER_SYSTEM, REFUSAL_TEXT, answer_user_message
 from rag.retrieve import get_search
 from rag.settings import Settings
+from rag.support import missing_names, names
 from rag.types import Answer, EvidenceEvent, StreamEvent, TokenEvent
 
 log = logging.getLogger(__name__)
 
 ChainInput = str | Mapping[str, Any]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -48,8 +50,9 @@ def clean_question(question: object, max_chars: int) -> str:
     """The question as text, or QuestionError with what is wrong."""
     if not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
-    text = unicodedata.normalize("NFC", question.encode("utf-8", "replace").decode("utf-8"))
-    text = " ".join(_CONTROL.sub(" ", text).split())
+    # Lone surrogates (invalid unicode) become U+FFFD instead of crashing later.
+    text = _SURROGATE.sub("\ufffd", question)
+    text = " ".join(normalize_text(_CONTROL.sub(" ", text)).split())
     if not text:
         raise QuestionError("The question is empty: type a question about the articles.")
     if len(text) > max_chars:
@@ -218,6 +221,13 @@ class RagChain(Runnable[ChainInput, Answer]):
         if best < s.min_relevance:
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
                          f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})")
+            return
+
+        unknown = missing_names(standalone, " ".join(f"{p.title} {p.text}" for p in passages))
+        if unknown and unknown == names(standalone):
+            listed = ", ".join(sorted(unknown))
+            yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
+                         f"the retrieved passages never mention {listed}")
             return
 
         items = select_evidence(standalone, passages, search, s.evidence_sentences)

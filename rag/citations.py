@@ -64,6 +64,12 @@ def parse_claims(answer: str) -> list[Claim]:
         if leading and claims:
             claims[-1][1].extend(n for g in _MARKER.findall(leading.group(0)) for n in _numbers(g))
             piece = piece[leading.end() :]
+            if claims and not re.search(r"\w", piece):  # a closing quote cut off by the marker
+                claims[-1] = (claims[-1][0] + piece.strip(), claims[-1][1])
+                continue
+        if claims and piece[:1] in "\"”’" and claims[-1][0].count('"') % 2 + claims[-1][0].count("“") > claims[-1][0].count("”"):
+            claims[-1] = (claims[-1][0] + piece[0], claims[-1][1])  # the splitter cut off a closing quote
+            piece = piece[1:]
         cited = [n for g in _MARKER.findall(piece) for n in _numbers(g)]
         text = " ".join(_MARKER.sub("", piece).split())
         text = re.sub(r"\s+([.,;:!?])", r"\1", text)
@@ -95,14 +101,18 @@ def verify_answer(
     kept: list[tuple[str, list[EvidenceItem], list[float]]] = []
     dropped: list[str] = []
     for ci, claim in enumerate(claims):
-        scores = [combine(lexical_support(claim.text, item.text), float(cosine[ci, ii])) for ii, item in enumerate(items)]
+        scores = [
+            combine(lexical_support(claim.text, item.text, _context(item)), float(cosine[ci, ii]))
+            for ii, item in enumerate(items)
+        ]
         cited = [by_number[n] for n in claim.cited if n in by_number]
         chosen = [item for item in cited if scores[items.index(item)] >= min_support]
         if not chosen and len(cited) > 1:
             # A sentence may combine several cited items: judge it against their union.
             union = " ".join(item.text for item in cited)
             best_cos = max(float(cosine[ci, items.index(item)]) for item in cited)
-            if combine(lexical_support(claim.text, union), best_cos) >= min_support:
+            context = " ".join(_context(item) for item in cited)
+            if combine(lexical_support(claim.text, union, context), best_cos) >= min_support:
                 chosen = cited
         if not chosen:
             best = max(range(len(items)), key=scores.__getitem__)
@@ -128,6 +138,11 @@ def verify_answer(
             markers.append(marker_of[item.number])
         sentences.append(attach_markers(text, markers))
     return VerifiedAnswer(text=" ".join(sentences), citations=citations, dropped=dropped)
+
+
+def _context(item: EvidenceItem) -> str:
+    """Where a claim's names may be found: the sentence's passage and its article title."""
+    return f"{item.passage.title}\n{item.passage.text}"
 
 
 def attach_markers(sentence: str, markers: Sequence[int]) -> str:

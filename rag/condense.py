@@ -30,12 +30,32 @@ def needs_context(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
 
+_PRONOUN = re.compile(r"\b(he|she|him|her|his|they|them|their)\b", re.IGNORECASE)
+_POSSESSIVE = {"his", "her", "their"}
+_LEADING_CONJUNCTION = re.compile(r"^(and|but|so|also)\s+", re.IGNORECASE)
+_NAME_PHRASE = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+)*")
+
+
+def _subject(text: str) -> str | None:
+    """The first name in text ("Suella Braverman"), skipping a capitalised first word."""
+    match = _NAME_PHRASE.search(text.strip())
+    return match.group(0) if match else None
+
+
 def heuristic_standalone(history: History, question: str) -> str:
-    """The question followed by the previous user question, for retrieval."""
+    """Resolve the first pronoun to the name the previous question asked about;
+    failing that, append the previous question, for retrieval."""
     if not history or not needs_context(question):
         return question
-    previous = history[-1][0].strip().rstrip("?")
-    return f"{question} (following: {previous})"
+    previous = history[-1][0].strip()
+    subject = _subject(previous)
+    pronoun = _PRONOUN.search(question)
+    if subject and pronoun:
+        name = subject + "'s" if pronoun.group(1).lower() in _POSSESSIVE else subject
+        resolved = question[: pronoun.start()] + name + question[pronoun.end() :]
+        resolved = _LEADING_CONJUNCTION.sub("", resolved)
+        return resolved[:1].upper() + resolved[1:]
+    return f"{question} (following: {previous.rstrip('?')})"
 
 
 def condense_question(history: History, question: str, model: BaseChatModel | None) -> str:

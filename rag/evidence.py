@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rag.support import terms
 from rag.types import RetrievedPassage
 
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
 
 # Sentences shorter than this carry no claim worth citing ("Read on.", "He said:").
 _MIN_SENTENCE_CHARS = 25
+# Weight of relevance against novelty when picking sentences (1.0 = relevance only).
+_MMR_LAMBDA = 0.75
+# Share of the previous sentence's relevance passed on to the next one.
+_NEIGHBOUR_WEIGHT = 0.35
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def _overlap(question: str, sentence: str) -> float:
 def select_evidence(
     question: str, passages: Sequence[RetrievedPassage], search: HybridSearch, limit: int
 ) -> list[EvidenceItem]:
-    """The `limit` sentences most relevant to the question, numbered 1..n in reading order.
+    """The `limit` sentences most relevant to the question, numbered 1..n best first.
 
     Score = semantic similarity to the question + word overlap + a small prior for
     the passage's retrieval rank. Sentence vectors come from retrieval's cache.
@@ -50,16 +56,44 @@ def select_evidence(
     sentences = search.sentence_vectors([(p.passage_id, p.text) for p in passages])
     seen: set[tuple[str, int]] = set()
     candidates: list[EvidenceItem] = []
+    vectors: list[np.ndarray] = []
     for rank, passage in enumerate(passages):
         found = sentences[passage.passage_id]
+        previous = 0.0
         for (start, end), vector in zip(found.spans, found.vectors, strict=True):
             text = passage.text[start:end]
+            own = float(vector @ query_vector) + 0.5 * _overlap(question, text)
+            # A sentence right after a relevant one often carries the answer ("He said...").
+            score = own + _NEIGHBOUR_WEIGHT * previous + 0.1 / (1 + rank)
+            new_paragraph = "\n" in passage.text[:start][-2:]
+            previous = 0.0 if new_paragraph else own
             key = (passage.article_id, passage.start + start)  # overlapping passages repeat sentences
-            if key in seen or len(text) < _MIN_SENTENCE_CHARS:
+            # Questions (subheadings like "What's the issue?") state nothing to cite.
+            if key in seen or len(text) < _MIN_SENTENCE_CHARS or text.rstrip("\"'”’ ").endswith("?"):
                 continue
             seen.add(key)
-            score = float(vector @ query_vector) + 0.5 * _overlap(question, text) + 0.1 / (1 + rank)
             candidates.append(EvidenceItem(0, text, passage, passage.start + start, passage.start + end, score))
-    best = sorted(candidates, key=lambda item: -item.score)[:limit]
-    best.sort(key=lambda item: (passages.index(item.passage), item.start))
+            vectors.append(vector)
+    best = _diverse(candidates, vectors, limit)
     return [replace(item, number=n) for n, item in enumerate(best, start=1)]
+
+
+def _diverse(candidates: list[EvidenceItem], vectors: list[np.ndarray], limit: int) -> list[EvidenceItem]:
+    """Maximal marginal relevance: the best sentences, skipping near-repeats of ones already taken,
+    so that six sentences all saying "Starmer said..." do not crowd out the one that answers."""
+    chosen: list[int] = []
+    remaining = list(range(len(candidates)))
+    while remaining and len(chosen) < limit:
+        def gain(i: int) -> float:
+            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+            return _MMR_LAMBDA * candidates[i].score - (1 - _MMR_LAMBDA) * redundancy
+        pick = max(remaining, key=gain)
+        chosen.append(pick)
+        remaining.remove(pick)
+    # Best passage first (small models lean on what they read first), and each
+    # passage's sentences in reading order, so that "He said..." follows its subject.
+    picked = [candidates[i] for i in chosen]
+    best_of: dict[str, float] = {}
+    for item in picked:
+        best_of[item.passage.passage_id] = max(best_of.get(item.passage.passage_id, item.score), item.score)
+    return sorted(picked, key=lambda item: (-best_of[item.passage.passage_id], item.start))

@@ -12,7 +12,7 @@ from rag.citations import VerifiedAnswer, cite_items
 from rag.evidence import EvidenceItem
 
 # A sentence joins the answer if it scores within this margin of the best one.
-_MARGIN = 0.25
+_MARGIN = 0.15
 
 
 def extractive_answer(items: Sequence[EvidenceItem], max_sentences: int = 3) -> VerifiedAnswer:

@@ -40,6 +40,26 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+_NAME = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
+
+
+def names(text: str) -> frozenset[str]:
+    """Capitalised words other than a sentence's first: the people, places and bodies a text names."""
+    found = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        for match in list(_NAME.finditer(sentence))[1:] if sentence[:1].isupper() else _NAME.finditer(sentence):
+            word = match.group(0).lower().replace("’", "'").removesuffix("'s")
+            if word not in _STOPWORDS and len(word) > 1:
+                found.add(word)
+    return frozenset(found)
+
+
+def missing_names(text: str, context: str) -> frozenset[str]:
+    """Names in text that context never mentions (a swapped speaker, an invented person)."""
+    known = {w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(context)}
+    return frozenset(name for name in names(text) if name not in known)
+
+
 @dataclass(frozen=True)
 class Terms:
     """The parts of a text that support scoring compares."""
@@ -61,8 +81,13 @@ def terms(text: str) -> Terms:
     return Terms(stems, frozenset(numbers), negated)
 
 
-def lexical_support(claim: str, evidence: str) -> float:
-    """Share of the claim's content words found in the evidence, with penalties, 0..1."""
+def lexical_support(claim: str, evidence: str, context: str | None = None) -> float:
+    """Share of the claim's content words found in the evidence, with penalties, 0..1.
+
+    ``context`` (the evidence's passage and title) is where the claim's names must
+    appear: "the Prime Minister said" in a sentence may support "Starmer said"
+    when the passage names him.
+    """
     c, e = terms(claim), terms(evidence)
     if not c.content and not c.numbers:
         return 0.0
@@ -72,6 +97,8 @@ def lexical_support(claim: str, evidence: str) -> float:
         score *= 0.3  # a number the evidence does not state is a classic fabrication
     if c.negated != e.negated:
         score *= 0.6
+    if missing_names(claim, context if context is not None else evidence):
+        score *= 0.4
     return score
 
 

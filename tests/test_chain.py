@@ -1,0 +1,146 @@
+"""The answering chain: Runnable interface, refusals, fallback, multi-turn, and the real local model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from rag import Answer, Settings, build_chain
+from rag.catalog import Catalog
+from rag.chain import clean_question, parse_input
+from rag.errors import QuestionError
+from rag.types import EvidenceEvent, TokenEvent
+
+ECHR = "Why won't Starmer leave the ECHR?"
+
+
+# --- pure input handling -------------------------------------------------------
+def test_question_is_cleaned_and_bounded() -> None:
+    assert clean_question("  Why\x00 did\u200b it\n happen? ", 100) == "Why did it happen?"
+    with pytest.raises(QuestionError, match="empty"):
+        clean_question(" \x07 \t ", 100)
+    with pytest.raises(QuestionError, match="limit is 100"):
+        clean_question("x" * 101, 100)
+    with pytest.raises(QuestionError, match="text"):
+        clean_question(None, 100)
+    assert clean_question("caf\udce9?", 100) == "caf\ufffd?"  # invalid unicode does not crash
+
+
+def test_history_formats() -> None:
+    pairs = [("Who is Lammy?", "The deputy PM.")]
+    messages = [{"role": "user", "content": "Who is Lammy?"}, {"role": "assistant", "content": "The deputy PM."}]
+    assert parse_input({"question": "And?", "chat_history": pairs}, 100) == ("And?", pairs)
+    assert parse_input({"question": "And?", "chat_history": messages}, 100) == ("And?", pairs)
+    with pytest.raises(QuestionError):
+        parse_input({"question": "And?", "chat_history": "oops"}, 100)
+
+
+# --- extractive backend over the real index -----------------------------------------
+@pytest.mark.integration
+def test_extractive_answer_is_cited_into_the_articles(seed_settings: Settings) -> None:
+    answer = build_chain(seed_settings).invoke(ECHR)
+    assert isinstance(answer, Answer) and not answer.refused and answer.backend == "extractive"
+    assert answer.citations and "[1]" in answer.answer
+    catalog = Catalog(Path(seed_settings.index_dir))
+    for citation in answer.citations:
+        article = catalog.get_article(citation.article_id)
+        assert article is not None and article.text[citation.start : citation.end] == citation.quote
+    assert any("jeopardise deportation deals" in c.quote for c in answer.citations)
+    assert {"retrieval", "total"} <= set(answer.timings)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of Australia?", "How strong were the winds brought by Storm Bram?",
+     "What did Kemi Badenoch refuse to say?"],
+)
+def test_unanswerable_questions_are_refused_extractively(seed_settings: Settings, question: str) -> None:
+    answer = build_chain(seed_settings).invoke(question)
+    assert answer.refused and not answer.citations
+    assert answer.answer == "The articles don't cover this."
+    assert answer.refusal_reason
+
+
+@pytest.mark.integration
+def test_stream_gives_evidence_first_and_ends_with_the_answer(seed_settings: Settings) -> None:
+    events = list(build_chain(seed_settings).stream({"question": ECHR, "chat_history": []}))
+    assert isinstance(events[0], EvidenceEvent) and events[0].passages
+    assert isinstance(events[-1], Answer)
+    assert events[-1].passages == events[0].passages
+
+
+@pytest.mark.integration
+def test_batch_and_async(seed_settings: Settings) -> None:
+    chain = build_chain(seed_settings)
+    answers = chain.batch([ECHR, "What did Amnesty International UK say?"])
+    assert [a.question for a in answers] == [ECHR, "What did Amnesty International UK say?"]
+
+    async def run() -> tuple[Answer, list[object]]:
+        single = await chain.ainvoke(ECHR)
+        streamed = [event async for event in chain.astream(ECHR)]
+        return single, streamed
+
+    single, streamed = asyncio.run(run())
+    assert single.answer == answers[0].answer
+    assert isinstance(streamed[0], EvidenceEvent) and isinstance(streamed[-1], Answer)
+
+
+@pytest.mark.integration
+def test_follow_up_uses_history_extractively(seed_settings: Settings) -> None:
+    history = [("What did Suella Braverman say about the ECHR?",
+                "She said that without leaving the ECHR the UK cannot take back control of its borders.")]
+    answer = build_chain(seed_settings).invoke(
+        {"question": "And what did she say about the Prime Minister's lawyers?", "chat_history": history}
+    )
+    assert "Braverman" in answer.standalone_question
+    assert not answer.refused
+    assert any("lawyer mates" in c.quote for c in answer.citations)
+
+
+@pytest.mark.integration
+def test_unreachable_llm_falls_back_to_extractive(seed_settings: Settings) -> None:
+    settings = seed_settings.model_copy(update={"backend": "openai", "openai_base_url": "http://127.0.0.1:9/v1",
+                                                "llm_timeout_s": 5.0})
+    answer = build_chain(settings).invoke(ECHR)
+    assert answer.backend == "extractive" and answer.notice and "language model" in answer.notice
+    assert not answer.refused and answer.citations
+
+
+@pytest.mark.integration
+def test_missing_model_file_falls_back_with_a_notice(seed_settings: Settings, tmp_path: Path) -> None:
+    settings = seed_settings.model_copy(update={"backend": "local", "llm_model_path": tmp_path / "nope.gguf"})
+    answer = build_chain(settings).invoke(ECHR)
+    assert answer.backend == "extractive" and answer.notice and "unavailable" in answer.notice
+
+
+# --- the real local model ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_chain(seed_settings: Settings):  # type: ignore[no-untyped-def]
+    return build_chain(seed_settings.model_copy(update={"backend": "local"}))
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+def test_local_model_answers_the_echr_question(local_chain, seed_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    events = list(local_chain.stream(ECHR))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.backend == "local" and not answer.refused, answer
+    assert any(isinstance(e, TokenEvent) for e in events)
+    text = answer.answer.lower()
+    assert "deportation" in text or "returns" in text
+    assert "international law" in text and "agreements" in text
+    assert answer.citations and all(c.support >= seed_settings.min_support for c in answer.citations)
+    cited_sources = {c.source for c in answer.citations}
+    assert "000_f14baaa9ae4bf647.txt" in cited_sources  # the Daily Express article
+    assert answer.timings["first_token"] <= answer.timings["total"]
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+@pytest.mark.parametrize("question", ["What is the capital of Australia?", "How many migrants did the UK deport in 2024?"])
+def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
+    answer = local_chain.invoke(question)
+    assert answer.refused, answer.answer

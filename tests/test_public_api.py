@@ -1,0 +1,13 @@
+"""The public API is what __all__ says, and every name resolves."""
+
+import rag
+
+
+def test_all_names_resolve() -> None:
+    for name in rag.__all__:
+        assert getattr(rag, name) is not None, name
+
+
+def test_documented_entry_points() -> None:
+    assert {"build_chain", "build_retriever", "build_index", "Settings", "Answer"} <= set(rag.__all__)
+    assert issubclass(rag.QuestionError, rag.RagError) and issubclass(rag.ModelFileError, rag.BackendError)
