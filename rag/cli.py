@@ -184,6 +184,11 @@ def chat(
             typer.echo(f"Error: {exc}", err=True)
 
 
+# --- commands whose code lives under evals/ (registered below) ---
+# eval: (registered by evals/cli_eval.py)
+# bench: (registered by evals/cli_bench.py)
+
+
 def main() -> None:
     """Console entry point: user errors as one line, exit status 1."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
