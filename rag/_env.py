@@ -22,8 +22,3 @@ _DEFAULTS = {
 
 for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)
-
-import logging  # noqa: E402
-
-# bm25s logs every index build at DEBUG through its own handler.
-logging.getLogger("bm25s").setLevel(logging.WARNING)

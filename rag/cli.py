@@ -185,8 +185,11 @@ def chat(
 
 
 # --- commands whose code lives under evals/ (registered below) ---
-# eval: (registered by evals/cli_eval.py)
-# bench: (registered by evals/cli_bench.py)
+from evals.cli_eval import eval_app  # noqa: E402  (typer only; the evaluation loads when run)
+
+app.add_typer(eval_app, name="eval")
+from evals.cli_bench import register as _register_bench  # noqa: E402
+_register_bench(app)
 
 
 def main() -> None:

@@ -118,21 +118,24 @@ class Indexer:
     def run(self) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
-        files, report.problems = scan_corpus(Path(self.settings.corpus_dir), self.settings.max_file_bytes)
+        files, scan_problems = scan_corpus(Path(self.settings.corpus_dir), self.settings.max_file_bytes)
+        report.problems = list(scan_problems)
 
         if self.catalog.get_meta("dirty") == "1":
             report.repaired = self.reconcile()
         self.catalog.set_meta(dirty="1", fingerprint=self.settings.index_fingerprint())
 
         manifest = self.catalog.manifest()
-        present = {f.source for f in files}
-        problem_sources = {p.source for p in report.problems}
-        todo = self._plan(files, manifest, report)
+        indexable = self._drop_duplicates(files, manifest, report)
+        todo = [f for f in indexable if manifest.get(f.source, ("", ""))[1] != f.content_hash]
+        report.unchanged = len(indexable) - len(todo)
         self._index_files(todo, manifest, report)
 
+        # Unreadable files keep their last good version; deleted files and files that
+        # became duplicates of another article leave the index.
+        keep = {f.source for f in indexable} | {p.source for p in scan_problems}
         for source, (article_id, _) in sorted(manifest.items()):
-            # A file that is now unreadable keeps its last good version.
-            if source not in present and source not in problem_sources:
+            if source not in keep:
                 self._remove(article_id)
                 report.removed.append(source)
 
@@ -145,24 +148,25 @@ class Indexer:
         return report
 
     # --- planning ------------------------------------------------------------
-    def _plan(
-        self, files: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport
+    @staticmethod
+    def _drop_duplicates(
+        files: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport
     ) -> list[SourceFile]:
-        """Files to (re)index; unchanged ones are counted, duplicates reported."""
-        owner_of_hash = {h: source for source, (_, h) in manifest.items()}
-        todo: list[SourceFile] = []
+        """One file per content hash: the one already indexed with it, else the first by path."""
+        current = {f.source: f.content_hash for f in files}
+        owner: dict[str, str] = {}
+        for source, (_, content_hash) in sorted(manifest.items()):
+            if current.get(source) == content_hash:
+                owner.setdefault(content_hash, source)
         for file in files:
-            known = manifest.get(file.source)
-            if known is not None and known[1] == file.content_hash:
-                report.unchanged += 1
-                continue
-            owner = owner_of_hash.get(file.content_hash)
-            if owner is not None and owner != file.source:
-                report.problems.append(FileProblem(file.source, f"duplicate of {owner}; skipped"))
-                continue
-            owner_of_hash[file.content_hash] = file.source
-            todo.append(file)
-        return todo
+            owner.setdefault(file.content_hash, file.source)
+        indexable = []
+        for file in files:
+            if owner[file.content_hash] == file.source:
+                indexable.append(file)
+            else:
+                report.problems.append(FileProblem(file.source, f"duplicate of {owner[file.content_hash]}; skipped"))
+        return indexable
 
     # --- writing -------------------------------------------------------------
     def _index_files(

@@ -21,6 +21,8 @@ import numpy as np
 import Stemmer
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG on import and logs every build.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 BM25_SUBDIR = "bm25"
 _STAMP = "stamp.json"

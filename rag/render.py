@@ -303,9 +303,9 @@ def turn_html(view: TurnView, articles: Mapping[str, Article | None], active: bo
             )
     hidden = "" if active else " hidden"
     state = " rag-active" if active else ""
-    return (
+    return (  # the question and the summary note stay in view while the cards scroll
         f'<section class="rag-turn{state}" id="turn-{view.turn}" data-turn="{view.turn}"{hidden}>'
-        f"{head}{''.join(body)}</section>"
+        f'<div class="rag-turn-head">{head}{body[0]}</div>{"".join(body[1:])}</section>'
     )
 
 
@@ -397,7 +397,8 @@ def index_report_html(
     for o in outcomes:
         if o.saved_as is not None:
             note = f" — {esc(o.message)}" if o.message else ""
-            items.append(f'<li class="rag-ok">✔ {esc(o.name)} saved as <code>{esc(o.saved_as)}</code>{note}</li>')
+            saved = "saved" if o.saved_as == o.name else f"saved as <code>{esc(o.saved_as)}</code>"
+            items.append(f'<li class="rag-ok">✔ {esc(o.name)} {saved}{note}</li>')
         else:
             items.append(f'<li class="rag-bad">✘ {esc(o.name)}: {esc(o.message)}</li>')
     for label, names, cls in (("added", added, "rag-ok"), ("updated", updated, "rag-ok"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ from chromadb.utils.embedding_functions import register_embedding_function
 log = logging.getLogger(__name__)
 
 CHROMA_SUBDIR = "chroma"
+# chromadb's client cache is not thread-safe: two threads opening the same embedded
+# store at once fail ("Could not connect to tenant", KeyError on the path).
+_OPEN_LOCK = threading.Lock()
 
 
 @register_embedding_function
@@ -77,6 +81,10 @@ class VectorStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        with _OPEN_LOCK:
+            self._open(settings, chroma_settings)
+
+    def _open(self, settings: Settings, chroma_settings: ChromaSettings) -> None:
         try:
             if settings.chroma_url:
                 url = urlparse(settings.chroma_url)
@@ -174,11 +182,13 @@ def drop_vectors(settings: Settings) -> None:
     """Delete the collection (used by `rag index --rebuild`); a damaged local store is removed from disk."""
     try:
         store = VectorStore(settings)
-        store.client.delete_collection(settings.collection)
+        with _OPEN_LOCK:
+            store.client.delete_collection(settings.collection)
     except Exception:  # a corrupt local store cannot even be opened
         if settings.chroma_url:
             raise
         log.warning("local Chroma store unreadable; deleting it from disk")
         shutil.rmtree(Path(settings.index_dir) / CHROMA_SUBDIR, ignore_errors=True)
         # chromadb caches one client per path; a deleted folder must not be reused.
-        SharedSystemClient.clear_system_cache()
+        with _OPEN_LOCK:
+            SharedSystemClient.clear_system_cache()

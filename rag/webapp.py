@@ -26,7 +26,7 @@ from typing import Any, get_args
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
 from rag import render
-from rag.catalog import Catalog
+from rag.catalog import CATALOG_FILE, Catalog
 from rag.chain import RagChain, build_chain
 from rag.corpus import SUPPORTED_SUFFIXES
 from rag.errors import IndexMissingError, QuestionError, RagError
@@ -84,17 +84,23 @@ a.cite-near { color: #92400e !important; font-weight: 600; text-decoration: unde
 .rag-stream-text { opacity: 0.8; margin-bottom: 4px; }
 #sources-panel { max-height: 720px; overflow-y: auto; scroll-behavior: smooth; padding-right: 4px; }
 .rag-panel-title { font-weight: 700; font-size: 1.05rem; margin-bottom: 6px; }
+.rag-article-text { position: relative; }
 .rag-panel-note { font-size: 0.88rem; color: var(--body-text-color-subdued); margin: 4px 0 10px; }
 .rag-refused-note { color: #92400e; }
 .rag-searching { font-style: italic; }
-.rag-turn-q { font-size: 0.9rem; font-weight: 600; margin: 2px 0 4px; }
+.rag-turn-head { position: sticky; top: 0; z-index: 2; background: var(--body-background-fill); padding: 4px 0 2px;
+  margin-bottom: 6px; }
+.rag-turn-head .rag-panel-note { margin: 2px 0 0; }
+.rag-turn-q { font-size: 0.9rem; font-weight: 600; }
 .rag-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin: 0 0 10px;
-  background: var(--background-fill-primary); transition: box-shadow 0.3s, border-color 0.3s; }
+  background: var(--background-fill-primary); transition: box-shadow 0.3s, border-color 0.3s;
+  scroll-margin-top: 76px; }
 .rag-card.rag-selected { border-color: #2563eb; box-shadow: 0 0 0 3px rgba(37, 99, 235, 0.35);
   animation: rag-flash 1.2s ease-out 1; }
 @keyframes rag-flash { 0% { background: #dbeafe; } 100% { background: var(--background-fill-primary); } }
 .rag-card-head { display: flex; gap: 8px; align-items: flex-start; }
-.rag-badge { display: inline-block; min-width: 1.9em; text-align: center; font-weight: 700; font-size: 0.8rem;
+.rag-badge { display: inline-block; flex-shrink: 0; white-space: nowrap; min-width: 1.9em; text-align: center;
+  font-weight: 700; font-size: 0.8rem;
   border-radius: 5px; background: #1d4ed8; color: #fff; padding: 1px 4px; }
 .rag-rank { font-size: 0.78rem; color: var(--body-text-color-subdued); min-width: 1.9em; }
 .rag-title { font-weight: 600; line-height: 1.3; }
@@ -112,7 +118,10 @@ a.cite-near { color: #92400e !important; font-weight: 600; text-decoration: unde
 .rag-table { width: 100%; border-collapse: collapse; font-size: 0.88rem; }
 #articles-table table.rag-table th, #articles-table table.rag-table td { text-align: left; padding: 6px 8px;
   border: none !important; border-bottom: 1px solid var(--border-color-primary) !important; vertical-align: top; }
-#articles-table table.rag-table { border: none !important; }
+#articles-table table.rag-table, #articles-table .rag-table tr, #articles-table .rag-table thead,
+#articles-table .rag-table tbody { border: none !important; }
+#articles-table .rag-table th, #articles-table .rag-table td { border-left: none !important;
+  border-right: none !important; }
 #articles-table table.rag-table th { font-weight: 600; background: var(--background-fill-secondary); }
 .rag-num { text-align: right !important; }
 .rag-report ul { list-style: none; padding-left: 0; margin: 4px 0; }
@@ -154,6 +163,14 @@ JS = """
     event.preventDefault();
     event.stopPropagation();
     window.ragSelectSource(found[1], found[2]);
+  }, true);
+  // Opening "Show full article" scrolls the article box to the highlighted passage.
+  document.addEventListener('toggle', (event) => {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement) || !details.open || !details.classList.contains('rag-full')) return;
+    const box = details.querySelector('.rag-article-text');
+    const mark = box && box.querySelector('mark');
+    if (box && mark) box.scrollTop = Math.max(0, mark.offsetTop - 48);  // box is position: relative
   }, true);
 }
 """
@@ -210,7 +227,7 @@ def store_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> re
                     return render.UploadOutcome(shown, candidate.name, "identical to the file already there")
                 continue
             try:
-                os.link(temp, candidate)  # atomic, and fails instead of overwriting
+                _create_new(temp, candidate, data)
             except FileExistsError:
                 continue
             note = "" if candidate.name == shown else ("renamed: a different file had that name"
@@ -221,6 +238,17 @@ def store_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> re
         return render.UploadOutcome(shown, None, f"cannot save: {exc.strerror or exc}")
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _create_new(temp: Path, target: Path, data: bytes) -> None:
+    """Make target hold data, raising FileExistsError rather than replacing anything."""
+    try:
+        os.link(temp, target)  # atomic: the file appears complete, or not at all
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system
+        with open(target, "xb") as out:
+            out.write(data)
 
 
 def corpus_file(corpus_dir: Path, source: str) -> Path:
@@ -244,6 +272,25 @@ class RagApp:
         self._chains_lock = threading.Lock()
         self.index_lock = threading.Lock()
         self._catalog: Catalog | None = None
+        self._store = self._hold_store()
+
+    def _hold_store(self) -> object | None:
+        """Open the embedded Chroma store once, before any concurrency, and keep it open.
+
+        Chroma shares one refcounted "system" per path; two threads opening the same
+        path for the first time at once can make one of them fail (KeyError on the
+        path), e.g. the first question racing an upload's re-index. Holding a client
+        for the app's lifetime means later opens only ever find a started system.
+        """
+        if self.settings.chroma_url or not (Path(self.settings.index_dir) / CATALOG_FILE).exists():
+            return None
+        try:
+            from rag.store import VectorStore
+
+            return VectorStore(self.settings)
+        except RagError as exc:  # reported again, properly, by the first question
+            log.warning("cannot open the vector store: %s", exc)
+            return None
 
     # --- chains ----------------------------------------------------------------
     def chain(self, backend: str | None = None, top_k: int | None = None) -> RagChain:
@@ -258,11 +305,8 @@ class RagApp:
             chain = self._chains.get(key)
             if chain is None:
                 settings = self.settings.model_copy(update={"backend": backend, "top_k": k})
+                # Chains are cheap: the llama.cpp engine is loaded once per process and shared.
                 chain = build_chain(settings)
-                owner = next((c for (b, _), c in self._chains.items() if b == backend), None)
-                if owner is not None:
-                    # One model per backend, whatever top-k: share the first chain's lazily built model.
-                    chain.chat_model = owner.chat_model  # type: ignore[method-assign]
                 self._chains[key] = chain
             return chain
 
@@ -349,6 +393,10 @@ class RagApp:
     def upload(self, files: Sequence[str | Path] | None) -> tuple[str, list[render.UploadOutcome], Any]:
         """Save uploaded files into the corpus, re-index; returns (report html, outcomes, report)."""
         outcomes: list[render.UploadOutcome] = []
+        try:
+            known = {digest: source for source, (_, digest) in self.catalog().manifest().items()}
+        except RagError:
+            known = {}
         for file in files or []:
             path = Path(getattr(file, "name", file))
             name = getattr(file, "orig_name", None) or path.name
@@ -362,7 +410,15 @@ class RagApp:
             except OSError as exc:
                 outcomes.append(render.UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
                 continue
-            outcomes.append(store_upload(Path(self.settings.corpus_dir), name, data, self.settings.max_upload_bytes))
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in known:
+                message = f"the same text is already indexed as {known[digest]}"
+                outcomes.append(render.UploadOutcome(name, None, message))
+                continue
+            outcome = store_upload(Path(self.settings.corpus_dir), name, data, self.settings.max_upload_bytes)
+            if outcome.saved_as is not None:
+                known[digest] = outcome.saved_as
+            outcomes.append(outcome)
         if not any(o.saved_as for o in outcomes):
             return render.index_report_html(outcomes, error=None if outcomes else "No files received."), outcomes, None
         report, error = self.reindex()

@@ -164,3 +164,25 @@ def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None
     got, want = index_state(killed), index_state(clean)
     assert got[0] == want[0]
     assert got[1] == set(got[0])
+
+
+def test_duplicates_follow_their_original(tmp_path: Path) -> None:
+    """A duplicate is indexed once its original changes, and leaves when it becomes one."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = (SEEDS / "002_efe52085fdfc4464.txt").read_text()
+    (corpus / "a.txt").write_text(text)
+    (corpus / "b.txt").write_text(text)
+    settings = make_settings(tmp_path, corpus)
+    first = build_index(settings)
+    assert first.added == ["a.txt"] and [p.source for p in first.problems] == ["b.txt"]
+
+    (corpus / "a.txt").write_text(text + "\nAn editor's note was appended to this copy later on.\n")
+    second = build_index(settings)
+    assert sorted(second.added + second.updated) == ["a.txt", "b.txt"] and not second.problems
+
+    (corpus / "b.txt").write_text((corpus / "a.txt").read_text())
+    third = build_index(settings)
+    assert third.removed == ["b.txt"] and [p.source for p in third.problems] == ["b.txt"]
+    passages, vectors = index_state(settings)
+    assert set(passages) == vectors
