@@ -74,8 +74,28 @@ def select_evidence(
             seen.add(key)
             candidates.append(EvidenceItem(0, text, passage, passage.start + start, passage.start + end, score))
             vectors.append(vector)
-    best = _diverse(candidates, vectors, limit)
+    best = _merge_adjacent(_diverse(candidates, vectors, limit))
     return [replace(item, number=n) for n, item in enumerate(best, start=1)]
+
+
+def _merge_adjacent(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Join consecutive sentences of one passage into a single item (one contiguous span),
+    so that a claim and the "He said..." that completes it are read, and cited, together."""
+    merged: list[EvidenceItem] = []
+    for item in items:
+        last = merged[-1] if merged else None
+        if last is not None and last.passage.passage_id == item.passage.passage_id:
+            gap = item.passage.text[last.end - item.passage.start : item.start - item.passage.start]
+            if item.start >= last.end and not gap.strip():
+                merged[-1] = replace(
+                    last,
+                    text=item.passage.text[last.start - item.passage.start : item.end - item.passage.start],
+                    end=item.end,
+                    score=max(last.score, item.score),
+                )
+                continue
+        merged.append(item)
+    return merged
 
 
 def _diverse(candidates: list[EvidenceItem], vectors: list[np.ndarray], limit: int) -> list[EvidenceItem]:

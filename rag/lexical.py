@@ -33,9 +33,16 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+# Hyphenated compounds stay whole ("op-ed", "by-election", "one-in"): split into
+# "op" + "ed" they match nothing useful. Bump LEXICAL_VERSION when tokenising changes.
+_TOKEN_PATTERN = r"(?u)\b\w\w*(?:[-‐]\w+)+\b|\b\w\w+\b"
+LEXICAL_VERSION = 2
+
+
 def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(  # type: ignore[return-value]
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        texts, stopwords="en", stemmer=_stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
+        show_progress=False,
     )
 
 
@@ -87,7 +94,8 @@ class LexicalIndex:
         try:
             if self._model is not None:
                 self._model.save(str(staging), show_progress=False)
-            (staging / _STAMP).write_text(json.dumps({"generation": self.generation, "ids": self.ids}))
+            stamp = {"version": LEXICAL_VERSION, "generation": self.generation, "ids": self.ids}
+            (staging / _STAMP).write_text(json.dumps(stamp))
             old = None
             if target.exists():
                 old = index_dir / f".bm25-old-{os.getpid()}"
@@ -105,6 +113,8 @@ class LexicalIndex:
         target = Path(index_dir) / BM25_SUBDIR
         try:
             stamp = json.loads((target / _STAMP).read_text())
+            if stamp.get("version") != LEXICAL_VERSION:
+                raise ValueError(f"built by tokeniser version {stamp.get('version')}")
             ids = list(stamp["ids"])
             generation = int(stamp["generation"])
             model = bm25s.BM25.load(str(target), mmap=False, show_progress=False) if ids else None

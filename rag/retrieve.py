@@ -29,6 +29,7 @@ from rag.embeddings import get_embedder
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import VectorStore
+from rag.support import names, terms, words
 from rag.types import PassageRef, RetrievedPassage
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,14 @@ class HybridSearch:
                 if len(sims):
                     relevance[p.id] = max(0.0, float(sims.max()))
             # The fusion rank breaks near-ties between equally similar sentences.
-            score = {p.id: relevance[p.id] + 0.02 / (1 + i) for i, (p, _, _) in enumerate(kept)}
+            wanted, asked = names(query), terms(query).content
+            score = {
+                p.id: relevance[p.id]
+                + _NAME_WEIGHT * _coverage(wanted, words(f"{p.title}\n{p.text}"))
+                + _TERM_WEIGHT * _coverage(asked, terms(f"{p.title}\n{p.text}").content)
+                + _FUSION_PRIOR / (1 + i)
+                for i, (p, _, _) in enumerate(kept)
+            }
             kept.sort(key=lambda entry: -score[entry[0].id])
         kept = kept[:k]
 
@@ -169,6 +177,16 @@ class HybridSearch:
 
 
 _SENTENCE_CACHE_PASSAGES = 20_000
+# Weight of the fusion rank in the re-ranking score (a tie-breaker at 0.02).
+_FUSION_PRIOR = 0.02
+# Weight of "the passage (or its article's title) names whom the question names".
+_NAME_WEIGHT = 0.15
+# Weight of the share of the question's content words (stemmed) the passage contains.
+_TERM_WEIGHT = 0.15
+
+
+def _coverage(wanted: frozenset[str], found: frozenset[str]) -> float:
+    return len(wanted & found) / len(wanted) if wanted else 0.0
 
 
 class SentenceVectors:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     candidate_k: int = Field(30, ge=1, le=500, description="Candidates taken from each of dense and BM25 search before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     duplicate_similarity: float = Field(0.93, gt=0, le=1, description="Cosine similarity above which two passages count as the same text.")
-    rerank_candidates: int = Field(10, ge=0, le=100, description="Fused candidates re-ranked by their best sentence's similarity to the question (0 turns re-ranking off).")
+    rerank_candidates: int = Field(20, ge=0, le=100, description="Fused candidates re-ranked by their best sentence's similarity to the question (0 turns re-ranking off).")
     min_relevance: float = Field(0.28, ge=0, le=1, description="Below this best-passage relevance the assistant refuses.")
 
     # --- answering ----------------------------------------------------------

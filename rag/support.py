@@ -54,10 +54,14 @@ def names(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def words(text: str) -> frozenset[str]:
+    """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
+    return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
+
+
 def missing_names(text: str, context: str) -> frozenset[str]:
     """Names in text that context never mentions (a swapped speaker, an invented person)."""
-    known = {w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(context)}
-    return frozenset(name for name in names(text) if name not in known)
+    return names(text) - words(context)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration
 
-# (question, a phrase of the passage that answers it)
-ACCEPTANCE = [
+# (question, a phrase of the passage that answers it, or alternatives)
+ACCEPTANCE: list[tuple[str, str | tuple[str, ...]]] = [
     ("Why won't Starmer leave the ECHR?", "jeopardise deportation deals"),
     ("Why won't Starmer leave the ECHR?", "you don't believe in international law"),
-    ("Who wrote the op-ed with Starmer?", "Mette Frederiksen"),
+    ("Who wrote the op-ed with Starmer?", ("Frederiksen", "Fredriksen")),  # the article spells it both ways
     ("What did Suella Braverman say?", "empty promises"),
     ("What did Amnesty International UK say?", "weakening protections"),
     ("What did Nigel Farage warn about?", "even more people"),
@@ -28,19 +28,22 @@ ACCEPTANCE = [
 ]
 
 
-def _top3_has(settings: Settings, question: str, phrase: str) -> None:
+def _top3_has(settings: Settings, question: str, phrase: str | tuple[str, ...]) -> None:
     hits = get_search(settings).search(question, 3)
     texts = [h.text for h in hits]
-    assert any(phrase in t for t in texts), f"{phrase!r} not in top 3 for {question!r}: {texts}"
+    phrases = (phrase,) if isinstance(phrase, str) else phrase
+    assert any(p in t for p in phrases for t in texts), f"{phrase!r} not in top 3 for {question!r}: {texts}"
 
 
 @pytest.mark.parametrize(("question", "phrase"), ACCEPTANCE)
-def test_answer_passage_in_top3_on_seeds(seed_settings: Settings, question: str, phrase: str) -> None:
+def test_answer_passage_in_top3_on_seeds(seed_settings: Settings, question: str, phrase: str | tuple[str, ...]) -> None:
     _top3_has(seed_settings, question, phrase)
 
 
 @pytest.mark.parametrize(("question", "phrase"), ACCEPTANCE)
-def test_answer_passage_in_top3_with_bbc_distractors(bbc_settings: Settings, question: str, phrase: str) -> None:
+def test_answer_passage_in_top3_with_bbc_distractors(
+    bbc_settings: Settings, question: str, phrase: str | tuple[str, ...]
+) -> None:
     _top3_has(bbc_settings, question, phrase)
 
 
