@@ -1,0 +1,209 @@
+"""`rag bench`: the measuring code paths on the seeds, and the pure helpers behind the report.
+
+The numbers are never asserted beyond being present and positive: this machine's
+timings are too noisy for thresholds. The full benchmark is `rag bench`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from evals.bench_stats import percentile, ratio, summarize
+from evals.dataset import EvalQuestion
+
+
+# --- pure helpers -----------------------------------------------------------------------
+
+
+def test_summary_statistics() -> None:
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
+    stats = summarize([3.0, None, 1.0, 2.0])
+    assert stats["n"] == 3 and stats["median"] == 2.0 and stats["max"] == 3.0
+    assert summarize([])["median"] is None
+    assert ratio(1.0, 4.0) == 0.25 and ratio(None, 1.0) is None and ratio(1.0, 0.0) is None
+
+
+def test_size_names() -> None:
+    from evals.bench_corpus import parse_size
+
+    assert parse_size("seeds").bbc_limit == 0
+    assert parse_size("bbc").bbc_limit is None and not parse_size("bbc").synthetic
+    assert parse_size("bbc100").bbc_limit == 100
+    assert parse_size("x25").multiple == 25 and parse_size("x25").synthetic
+    with pytest.raises(ValueError):
+        parse_size("x1")
+    with pytest.raises(ValueError):
+        parse_size("huge")
+
+
+def test_synthetic_clone_keeps_offsets_and_perturbs_vectors() -> None:
+    from evals.bench_synthetic import clone_article, perturb_vectors
+    from rag.types import Article, Passage
+
+    text = "Ministers met on Monday. They agreed a plan! Critics objected.\nA second paragraph follows. It ends."
+    article = Article(id="a1", source="bbc/politics/0001.txt", title="Plan", text=text, content_hash="h" * 64)
+    passages = [
+        Passage(id="a1-hhhhhhhh-0000", article_id="a1", ordinal=0, text=text[:62], start=0, end=62),
+        Passage(id="a1-hhhhhhhh-0001", article_id="a1", ordinal=1, text=text[63:], start=63, end=len(text)),
+    ]
+    clone, clone_passages = clone_article(article, passages, 7)
+    assert clone.id != article.id and clone.source.startswith("synthetic/copy007/")
+    assert [p.id for p in clone_passages] != [p.id for p in passages]
+    for original, copy in zip(passages, clone_passages, strict=True):
+        assert clone.text[copy.start : copy.end] == copy.text
+        assert sorted(copy.text.split()) == sorted(original.text.split())  # same words, shuffled sentences
+    assert clone_article(article, passages, 7) == (clone, clone_passages)  # seeded
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    noisy = perturb_vectors(vectors, rng, target_cosine=0.9)
+    assert np.allclose(np.linalg.norm(noisy, axis=1), 1.0, atol=1e-5)
+    assert float((vectors * noisy).sum(axis=1).mean()) == pytest.approx(0.9, abs=0.01)
+
+
+def _question(qid: str, answerable: bool, facts: list[str]) -> EvalQuestion:
+    return EvalQuestion(
+        id=qid, question="Q?", answerable=answerable,
+        reference_answer="A reference." if answerable else "Not covered.",
+        sources=["000"] if answerable else [], key_facts=facts,
+    )
+
+
+def test_quality_score_counts_facts_and_refusals() -> None:
+    from evals.bench_quality import baseline_refused, score
+
+    class Run:
+        def __init__(self, qid: str, answer: str, refused: bool | None) -> None:
+            self.id, self.answer, self.refused = qid, answer, refused
+
+    questions = [
+        _question("a", True, ["jeopardise deportation deals", "international law"]),
+        _question("b", True, ["public interest test"]),
+        _question("c", False, []),
+    ]
+    runs = [
+        Run("a", "He said leaving would jeopardise deportation deals [1].", False),
+        Run("b", "I don't know.", None),
+        Run("c", "I don't know the answer.", None),
+    ]
+    result = score(questions, runs)
+    assert result["key_fact_recall"] == pytest.approx((0.5 + 0.0) / 2)
+    assert result["false_refusals"] == 1 and result["correct_refusals"] == 1
+    assert baseline_refused("The context does not mention this.")
+    assert not baseline_refused("Starmer said the ECHR matters.")
+
+
+def _fake_results() -> dict[str, Any]:
+    o = {"median": 1.0, "p95": 2.0, "n": 2}
+    ours = {"n": 2, "first_evidence": {"median": 0.2, "p95": 0.3}, "first_token": o, "total": {"median": 5.0, "p95": 6.0},
+            "input_tokens": {"median": 400}, "output_tokens": {"median": 60}, "refused": 0, "fell_back": 0}
+    base = {**ours, "total": {"median": 20.0, "p95": 25.0}}
+    quality = {"key_fact_recall": 0.5, "false_refusals": 0, "answerable": 2, "correct_refusals": 0, "unanswerable": 0}
+    return {
+        "machine": {"date": "2026-01-01T00:00:00", "cpu_model": "cpu", "load_average": [1.0, 1.0, 1.0]},
+        "config": {"quick": True},
+        "sizes": {"seeds": {"articles": 3, "passages": 54, "synthetic": False, "multiple": 1, "from_cache": True},
+                  "x25": {"articles": 9, "passages": 120_000, "synthetic": True, "multiple": 25, "from_cache": True}},
+        "ingest": {"bbc": {"articles": 931, "passages": 4300, "cold_build_seconds": o, "ingest_pct_of_raw": 95.0,
+                           "noop_seconds": {"median": 0.5}, "peak_rss_bytes": {"cold_build": 2**30}}},
+        "retrieval": {"seeds": {"seconds": o, "repeat_seconds": o}},
+        "answers": {"seeds": {"local": {"ours": ours}}, "x25": {"extractive": {"ours": ours}}},
+        "baseline": {"seeds": {"ours": ours, "baseline": base, "quality": {"ours": quality, "baseline": quality},
+                               "speedup_total_p50": 4.0, "ratio_total_p50": 0.25}},
+        "app": {"status": "ok", "backend": "local", "index": "i", "ready_seconds": 9.0, "questions": 3,
+                "rss_ready_bytes": 2**30, "rss_serving_bytes": 4 * 2**30, "rss_peak_bytes": 4 * 2**30},
+    }
+
+
+def test_goals_and_markdown_from_results_alone() -> None:
+    from evals.bench_report import evaluate_goals, render_markdown
+
+    results = _fake_results()
+    goals = {g["goal"]: g for g in evaluate_goals(results)}
+    assert len(goals) == 7
+    assert goals["first evidence p50 on seeds"]["met"] is True
+    assert goals["first evidence p50 at >= 100,000 passages"]["met"] is True
+    assert goals["full local answer p50 on seeds (1.5B)"]["met"] is True
+    assert goals["local answer speed-up vs baseline (same model)"]["met"] is True
+    assert goals["memory while serving"]["met"] is False
+    results["goals"] = list(goals.values())
+    markdown = render_markdown(results)
+    for heading in ("## Goals", "## Ingest", "## Retrieval latency", "## Answer latency", "## Baseline", "## App"):
+        assert heading in markdown
+    assert "NOT met" in markdown and "| seeds | local | 2 |" in markdown
+
+
+def test_bench_command_is_registered() -> None:
+    from rag.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "--quick" in result.output and "--sizes" in result.output
+
+
+# --- the measuring paths, on the seeds ------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_bench_on_seeds_writes_sane_results(tmp_path: Path) -> None:
+    """Ingest (in its subprocess), retrieval and extractive answers on the seeds; no LLM, no baseline."""
+    from evals.bench import BenchConfig, run_bench, write_results
+
+    config = BenchConfig(
+        sizes=["seeds"], backends=["extractive"], questions=2, retrieval_questions=4, baseline=False,
+        ingest_rounds=1, noop_cli=False, app=False, cache=tmp_path / "cache", out=tmp_path / "out", command="test",
+    )
+    results = run_bench(config)
+    json_path, md_path = write_results(results, config.out, quick=True)
+    data = json.loads(json_path.read_text())
+
+    assert data["sizes"]["seeds"]["articles"] == 3 and data["sizes"]["seeds"]["passages"] > 0
+    ingest = data["ingest"]["seeds"]
+    for key in ("cold_passages_per_s", "cold_articles_per_s", "raw_passages_per_s", "ingest_pct_of_raw"):
+        assert ingest[key] > 0, key
+    assert ingest["noop_seconds"]["median"] > 0
+    assert ingest["peak_rss_bytes"]["cold_build"] > 50 * 2**20
+    retrieval = data["retrieval"]["seeds"]
+    assert retrieval["seconds"]["n"] == 4 and retrieval["seconds"]["median"] > 0
+    assert retrieval["seconds"]["p95"] >= retrieval["seconds"]["median"]
+    answers = data["answers"]["seeds"]["extractive"]
+    assert answers["ours"]["n"] == 2
+    assert 0 < answers["ours"]["first_evidence"]["median"] <= answers["ours"]["total"]["median"]
+    assert answers["ours"]["first_token"]["median"] is None  # no LLM, no tokens
+    assert data["machine"]["logical_cores"] >= 1 and len(data["machine"]["load_average"]) == 3
+    assert len(data["goals"]) == 7
+    markdown = md_path.read_text()
+    assert "## Ingest" in markdown and "| seeds |" in markdown
+    assert not (config.out / "bench-latest.md").exists()  # quick runs leave the committed report alone
+
+
+@pytest.mark.integration
+def test_baseline_chain_streams_with_timings(tmp_path: Path) -> None:
+    """The tutorial pipeline over the seeds, with a canned chat model in place of the LLM."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from evals.baseline import TOP_K, ingest_baseline, open_baseline, stream_timed
+    from rag.embeddings import get_embedder
+    from rag.settings import Settings
+    from tests.conftest import SEEDS
+
+    settings = Settings()
+    embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
+    ingest = ingest_baseline(SEEDS, tmp_path / "baseline", embedder)
+    assert ingest.documents == 3 and ingest.chunks > 3
+    baseline = open_baseline(tmp_path / "baseline", embedder)
+    assert baseline.count() == ingest.chunks
+    chain = baseline.chain(FakeListChatModel(responses=["Because of deportation deals."]))
+    run = stream_timed(chain, "Why won't Starmer leave the ECHR?")
+    assert run.answer == "Because of deportation deals."
+    assert len(run.contexts) == TOP_K
+    assert run.first_evidence is not None and run.first_token is not None
+    assert 0 < run.first_evidence <= run.first_token <= run.total
