@@ -137,4 +137,7 @@ def test_llm_judge_on_ten_claims() -> None:
     correct = sum((s is not None and s >= judge.threshold) == c.supported for s, c in zip(scores, claims, strict=True))
     assert correct >= 8, list(zip([c.id for c in claims], scores, strict=True))
     fresh = LlmJudge(build_chat_model(Settings(backend="local")))
-    assert fresh.scores([JudgeItem(claims[0].claim, claims[0].passage)])[0] == scores[0]  # temperature 0: deterministic
+    # Temperature 0, so the same verdict; llama.cpp's prompt cache changes batch shapes, and with
+    # them the low-order digits of the probabilities, so compare to two decimals.
+    again = fresh.scores([JudgeItem(claims[0].claim, claims[0].passage)])[0]
+    assert again is not None and scores[0] is not None and abs(again - scores[0]) < 0.01
