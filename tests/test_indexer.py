@@ -134,32 +134,43 @@ def _kill_corpus(tmp_path: Path, articles: int) -> Path:
     return folder
 
 
+def _generation(settings: Settings) -> int:
+    try:
+        return Catalog(Path(settings.index_dir)).generation
+    except Exception:  # not created yet, or locked by the writer for a moment
+        return -1
+
+
 @pytest.mark.skipif(not BBC_CSV.exists(), reason="needs ../shared/corpora")
 def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None:
-    """SIGKILL `rag index` at random moments, 10 times; the next run equals a clean build."""
+    """SIGKILL `rag index` at random moments while it writes, 10 times; the next run equals a clean build."""
     corpus = _kill_corpus(tmp_path, articles=40)
-    clean = make_settings(tmp_path / "clean", corpus)
-    build_index(clean)
-    expected = index_state(clean)
-
+    articles = sorted((corpus / "bbc").rglob("*.txt"))
     killed = make_settings(tmp_path / "killed", corpus)
     command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(corpus), "--index", str(killed.index_dir)]
     rng = random.Random(1234)
     kills = 0
     for round_ in range(10):
-        # Alternate between changing the corpus and not, so kills land in updates too.
-        if round_ % 3 == 2:
-            victim = sorted((corpus / "bbc").rglob("*.txt"))[round_]
-            victim.write_text(victim.read_text() + f" edit {round_}.")
+        if round_:  # every round has articles to re-embed, so there is writing to interrupt
+            for victim in articles[(round_ * 15) % len(articles) :][:15]:
+                victim.write_text(victim.read_text() + f" edit {round_}.")
+        before = _generation(killed)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 9.0))
+        if round_ % 2:  # a kill at any moment: start-up, scanning, embedding, writing
+            time.sleep(rng.uniform(0.5, 4.0))
+        else:  # a kill while it writes: just after it committed its first article
+            deadline = time.monotonic() + 300
+            while process.poll() is None and _generation(killed) <= before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.2))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait()
-    assert kills >= 5, "the indexer finished too quickly for the kills to land mid-run"
+    assert kills >= 5, f"only {kills} of 10 kills landed while the indexer was running"
 
     build_index(killed)
+    clean = make_settings(tmp_path / "clean", corpus)
     build_index(clean)
     got, want = index_state(killed), index_state(clean)
     assert got[0] == want[0]
