@@ -485,7 +485,7 @@ def versions() -> dict[str, str]:
 
 
 def code_info() -> dict[str, Any]:
-    """What code produced the numbers: a hash of rag/ and evals/ sources, and the git commit when there is one."""
+    """What code produced the numbers: a hash of the sources that shape them, and the git commit if any."""
     import hashlib
     import subprocess
 
@@ -493,7 +493,8 @@ def code_info() -> dict[str, Any]:
 
     root = Path(rag.__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("rag/**/*.py"), *root.glob("evals/*.py")]):
+    scoring = [root / "evals" / f"{name}.py" for name in ("dataset", "metrics", "judges", "runner")]
+    for path in sorted([*root.glob("rag/**/*.py"), *scoring]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     info: dict[str, Any] = {"sources_sha256": digest.hexdigest()[:16], "commit": None, "uncommitted_changes": None}
     try:
