@@ -274,6 +274,18 @@ JUDGES_NOTE = ("Each faithfulness number is only as good as its judge: the balan
                "error bar.")
 
 
+def unsupported_table(report: dict[str, Any]) -> Table:
+    """Every answer sentence a judge found unsupported by the passages it cites, whatever its question's rank."""
+    rows = []
+    for q in report["questions"]:
+        for judge, result in sorted((q.get("faithfulness") or {}).items()):
+            for claim in result["claims"]:
+                if claim["supported"] is False:
+                    markers = "".join(f"[{m}]" for m in claim["markers"]) or "none"
+                    rows.append([q["id"], judge, _fmt(claim["score"]), markers, claim["text"]])
+    return ["question", "judge", "score", "cites", "sentence"], rows
+
+
 def worst_cases(report: dict[str, Any], limit: int = WORST_CASES) -> list[dict[str, Any]]:
     bad = [q for q in report["questions"] if q.get("failures")]
     return sorted(bad, key=lambda q: (-q["severity"], q["id"]))[:limit]
@@ -303,6 +315,11 @@ def render_markdown(report: dict[str, Any], worst: int = WORST_CASES) -> str:
         lines += [f"- **Reference:** {md(q['reference'])}", "- **What failed:**"]
         lines += [f"  - {md(f)}" for f in q["failures"]]
         lines.append("")
+    unsupported = unsupported_table(report)
+    lines += ["## Unsupported sentences", "", f"{len(unsupported[1])} sentence verdicts of \"unsupported\", "
+              "all questions.", ""]
+    if unsupported[1]:
+        lines += [*md_table(unsupported), ""]
     lines += ["## Settings and versions", "", "```json",
               json.dumps({"settings": report["settings"], "versions": report["versions"], "model": report["model"]},
                          indent=2, sort_keys=True), "```", ""]
@@ -448,6 +465,11 @@ def render_html(report: dict[str, Any], worst: int = WORST_CASES) -> str:
         parts.append(f"<p><b>Reference:</b> {_e(q['reference'])}</p><p><b>What failed:</b></p><ul>")
         parts += [f"<li class='fail'>{_e(f)}</li>" for f in q["failures"]]
         parts.append("</ul></div>")
+    unsupported = unsupported_table(report)
+    parts.append(f"<h2>Unsupported sentences</h2><p>{len(unsupported[1])} sentence verdicts of "
+                 "&quot;unsupported&quot;, all questions.</p>")
+    if unsupported[1]:
+        parts.append(html_table(unsupported))
     meta = json.dumps({"settings": report["settings"], "versions": report["versions"], "model": report["model"]},
                       indent=2, sort_keys=True)
     parts += ["<h2>Settings and versions</h2>", f"<pre>{_e(meta)}</pre>", "</body></html>"]
