@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path("~/.cache/newsrag/bench").expanduser()
 READY = "bench-ready.json"
-SYNTHETIC_VERSION = 1  # bump when the cloning recipe changes
+SYNTHETIC_VERSION = 2  # bump when the cloning recipe changes
+INDEX_LAYOUT = 2  # bump when rag's index layout changes (2: sentence vectors stored in the catalog)
 _BBC_N = re.compile(r"^bbc(\d+)$")
 _MULTIPLE = re.compile(r"^x(\d+)$")
 
@@ -134,7 +135,7 @@ def corpus_folder(spec: SizeSpec, cache: Path) -> Path:
 
 
 def index_folder(spec: SizeSpec, cache: Path, settings_fingerprint: str) -> Path:
-    return cache / f"index-{spec.name}-{settings_fingerprint}-{data_key(spec)}"
+    return cache / f"index-{spec.name}-{settings_fingerprint}-{data_key(spec)}-l{INDEX_LAYOUT}"
 
 
 def _ready(index_dir: Path) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ BM25 through the library's own classes (``Catalog.replace_article``,
   original passage vector plus Gaussian noise, re-normalised, scaled so that the
   clone's cosine similarity to its original is about ``target_cosine`` (0.90:
   below the 0.93 duplicate threshold, so clones are distinct hits, as different
-  articles on the same story would be).
+  articles on the same story would be); the stored sentence vectors follow their
+  sentences, with the same noise recipe.
 
 The seeds are not cloned: the eval questions keep one right answer among
 100,000 distractor passages. Such an index is valid for latency only, never for
@@ -24,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rag.catalog import Catalog
+from rag.embeddings import SentenceVectors
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import VectorStore
@@ -39,7 +40,6 @@ from rag.types import Article, Passage
 log = logging.getLogger(__name__)
 
 TARGET_COSINE = 0.90
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 _UPSERT_BATCH = 4096
 
 
@@ -63,20 +63,25 @@ def perturb_vectors(vectors: np.ndarray, rng: np.random.Generator, target_cosine
     return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
 
 
-def shuffle_sentences(text: str, rng: random.Random) -> str:
-    sentences = _SENTENCE_BREAK.split(text.strip())
-    rng.shuffle(sentences)
-    return " ".join(sentences)
+def shuffle_sentences(text: str, spans: list[tuple[int, int]], rng: random.Random) -> tuple[str, list[int]]:
+    """The passage with its sentences (spans) in a random order, and that order."""
+    order = list(range(len(spans)))
+    rng.shuffle(order)
+    return " ".join(text[spans[i][0] : spans[i][1]] for i in order), order
 
 
-def clone_article(article: Article, passages: list[Passage], copy: int) -> tuple[Article, list[Passage]]:
+def clone_article(
+    article: Article, passages: list[Passage], copy: int, sentences: dict[str, SentenceVectors]
+) -> tuple[Article, list[Passage], dict[str, SentenceVectors]]:
     """A synthetic copy: new ids and source, each passage's sentences shuffled (seeded by article and copy).
 
     The article text is the clone's passages joined by blank lines, so every
-    passage is exactly ``text[start:end]``, as the catalog requires.
+    passage is exactly ``text[start:end]``, as the catalog requires; each clone
+    passage gets its original's sentence vectors in the shuffled order.
     """
     rng = random.Random(f"{article.id}:{copy}")
-    texts = [shuffle_sentences(p.text, rng) for p in passages]
+    shuffled = [shuffle_sentences(p.text, sentences[p.id].spans, rng) for p in passages]
+    texts = [text for text, _ in shuffled]
     header = f"Synthetic copy {copy} of {article.source}."
     body_parts = [header]
     offsets: list[tuple[int, int]] = []
@@ -102,9 +107,17 @@ def clone_article(article: Article, passages: list[Passage], copy: int) -> tuple
         Passage(id=f"{clone_id}-{content_hash[:8]}-{i:04d}", article_id=clone_id, ordinal=i, text=text, start=a, end=b)
         for i, (text, (a, b)) in enumerate(zip(texts, offsets, strict=True))
     ]
-    for passage in clone_passages:
-        assert body[passage.start : passage.end] == passage.text
-    return clone, clone_passages
+    clone_sentences: dict[str, SentenceVectors] = {}
+    for original, clone_passage, (_, order) in zip(passages, clone_passages, shuffled, strict=True):
+        assert body[clone_passage.start : clone_passage.end] == clone_passage.text
+        source = sentences[original.id]
+        spans, position = [], 0
+        for i in order:
+            length = source.spans[i][1] - source.spans[i][0]
+            spans.append((position, position + length))
+            position += length + 1
+        clone_sentences[clone_passage.id] = SentenceVectors(spans, source.vectors[order])
+    return clone, clone_passages, clone_sentences
 
 
 def _all_vectors(store: VectorStore) -> dict[str, np.ndarray]:
@@ -140,8 +153,10 @@ class _Writer:
         self.metadatas: list[dict[str, object]] = []
         self.passages = 0
 
-    def add(self, article: Article, passages: list[Passage], vectors: np.ndarray) -> None:
-        self.catalog.replace_article(article, passages)
+    def add(
+        self, article: Article, passages: list[Passage], vectors: np.ndarray, sentences: dict[str, SentenceVectors]
+    ) -> None:
+        self.catalog.replace_article(article, passages, sentences)
         self.ids.extend(p.id for p in passages)
         self.vectors.extend(vectors)
         self.documents.extend(p.text for p in passages)
@@ -181,11 +196,16 @@ def build_synthetic(source: Settings, dest: Settings, multiple: int, seed: int =
             if missing:
                 raise RuntimeError(f"the source index lacks vectors for {len(missing)} passages: rebuild it")
             vectors = np.stack([src_vectors[p.id] for p in passages]) if passages else np.zeros((0, 384), np.float32)
+            sentences = src_catalog.sentence_vectors(p.id for p in passages)
+            if len(sentences) != len(passages):
+                raise RuntimeError("the source index lacks sentence vectors: rebuild it")
             if copy == 0:
-                writer.add(article, passages, vectors)
+                writer.add(article, passages, vectors, sentences)
             elif article.source.startswith("bbc/"):
-                clone, clone_passages = clone_article(article, passages, copy)
-                writer.add(clone, clone_passages, perturb_vectors(vectors, rng))
+                clone, clone_passages, clone_sentences = clone_article(article, passages, copy, sentences)
+                for sv in clone_sentences.values():
+                    sv.vectors = perturb_vectors(sv.vectors, rng)
+                writer.add(clone, clone_passages, perturb_vectors(vectors, rng), clone_sentences)
                 clones += 1
             else:
                 continue

@@ -56,7 +56,7 @@ class SentenceEmbedder(Embeddings):
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        dim = self.model.get_embedding_dimension()
         assert dim is not None
         return int(dim)
 
@@ -76,11 +76,86 @@ class SentenceEmbedder(Embeddings):
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def encode_passages(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[SentenceVectors]]:
+        """Passage vectors and each passage's sentence vectors, from one forward pass.
+
+        MiniLM's passage vector is the normalised mean of its contextual token
+        vectors, so the mean over one sentence's tokens is a sentence vector that
+        comes for free and still sees its neighbours. On seeds+BBC it re-ranks
+        better than embedding each sentence alone (key facts in the top 3: 122 vs
+        111 of 130) and takes sentence embedding out of query time. ``spans`` are
+        character offsets into each text. Models without mean pooling fall back to
+        embedding sentences separately.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        model = self.model
+        if not _mean_pooled(model):
+            vectors = self.encode(texts)
+            flat = [text[a:b] for text, text_spans in zip(texts, spans, strict=True) for a, b in text_spans]
+            sentence_vectors = self.encode(flat)
+            out, offset = [], 0
+            for text_spans in spans:
+                out.append(SentenceVectors(text_spans, sentence_vectors[offset : offset + len(text_spans)]))
+                offset += len(text_spans)
+            return vectors, out
+        with self._lock:
+            tokens = model.encode(
+                texts, batch_size=self.batch_size, output_value="token_embeddings", show_progress_bar=False
+            )
+        offsets = model.tokenizer(
+            texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+        )["offset_mapping"]
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        out = []
+        for i, (token_vectors, token_offsets, text_spans) in enumerate(zip(tokens, offsets, spans, strict=True)):
+            token_array = np.asarray(token_vectors.float().cpu().numpy(), dtype=np.float32)
+            if len(token_offsets) != len(token_array):
+                raise BackendError(f"tokenizer and model disagree on {len(texts[i])}-character text")
+            vectors[i] = _unit(token_array.mean(axis=0))
+            starts = np.array([a for a, _ in token_offsets])
+            ends = np.array([b for _, b in token_offsets])
+            real = ends > starts  # special tokens ([CLS], [SEP]) have empty offsets
+            rows = []
+            for a, b in text_spans:
+                inside = real & (starts >= a) & (ends <= b)
+                # A sentence cut off by the model's length limit falls back to the passage vector.
+                rows.append(_unit(token_array[inside].mean(axis=0)) if inside.any() else vectors[i])
+            out.append(SentenceVectors(text_spans, np.stack(rows) if rows else np.zeros((0, self.dimension), np.float32)))
+        return vectors, out
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(list(texts)).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.encode([text])[0].tolist()
+
+
+class SentenceVectors:
+    """A passage's sentence spans (offsets into the passage text) and their unit vectors."""
+
+    __slots__ = ("spans", "vectors")
+
+    def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
+        self.spans = spans
+        self.vectors = vectors
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype(np.float32)
+
+
+def _mean_pooled(model: SentenceTransformer) -> bool:
+    """True when the model's sentence vector is the mean of its token vectors (MiniLM and most SBERT models)."""
+    from sentence_transformers.models import Pooling
+
+    poolers = [module for module in model if isinstance(module, Pooling)]
+    if len(poolers) != 1:
+        return False
+    return poolers[0].get_config_dict().get("pooling_mode") in ("mean", "mean_tokens")
 
 
 @lru_cache(maxsize=4)

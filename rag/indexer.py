@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from rag.catalog import CATALOG_FILE, Catalog
-from rag.chunking import chunk_article
+from rag.chunking import chunk_article, split_sentences
 from rag.corpus import FileProblem, SourceFile, load_article, scan_corpus
 from rag.embeddings import get_embedder
 from rag.errors import CorpusError, RagError
@@ -198,18 +198,19 @@ class Indexer:
         self, group: list[tuple[Article, list[Passage]]], manifest: dict[str, tuple[str, str]], report: IndexReport
     ) -> None:
         texts = [p.text for _, passages in group for p in passages]
-        vectors = self.embedder.encode(texts, progress=False)
+        vectors, sentences = self.embedder.encode_passages(texts, [split_sentences(text) for text in texts])
         report.passages_embedded += len(texts)
         offset = 0
         for article, passages in group:
             rows = vectors[offset : offset + len(passages)]
+            article_sentences = dict(zip((p.id for p in passages), sentences[offset : offset + len(passages)]))
             offset += len(passages)
             old_ids = [p.id for p in self.catalog.passages_of(article.id)]
             self.store.upsert(
                 [p.id for p in passages], rows, [p.text for p in passages],
                 [_vector_metadata(article, p) for p in passages],
             )
-            self.catalog.replace_article(article, passages)
+            self.catalog.replace_article(article, passages, article_sentences)
             new_ids = {p.id for p in passages}
             self.store.delete([pid for pid in old_ids if pid not in new_ids])
             (report.updated if article.source in manifest else report.added).append(article.source)

@@ -3,7 +3,8 @@ re-ranked by the best-matching sentence of each candidate.
 
 A passage-level MiniLM vector blurs a passage's several sentences together, so
 the fused top candidates are re-ranked by their single most similar sentence
-(sentence vectors are cached per passage and reused to pick the prompt's
+(sentence vectors are computed at index time from the passage's own forward
+pass, see ``SentenceEmbedder.encode_passages``, and reused to pick the prompt's
 evidence). Near-identical passages (the same quote carried by two outlets)
 collapse into one hit that remembers every article it appears in. Each hit
 carries a ``relevance`` (cosine similarity, 0..1) that the chain uses to refuse.
@@ -25,7 +26,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from rag.catalog import Catalog, StoredPassage
 from rag.chunking import split_sentences
-from rag.embeddings import get_embedder
+from rag.embeddings import SentenceVectors, get_embedder
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import VectorStore
@@ -50,22 +51,24 @@ class HybridSearch:
         self._sentences_lock = threading.Lock()
 
     def sentence_vectors(self, passages: list[tuple[str, str]]) -> dict[str, SentenceVectors]:
-        """Sentence spans and vectors of (passage id, text) pairs, embedded once and cached."""
+        """Sentence spans and vectors of (passage id, text) pairs: cached, else stored at index time.
+
+        Passages of an index built before sentence vectors were stored get them
+        computed here, once, the same way.
+        """
         with self._sentences_lock:
             found = {pid: self._sentences[pid] for pid, _ in passages if pid in self._sentences}
         todo = [(pid, text) for pid, text in passages if pid not in found]
         if todo:
-            spans = {pid: split_sentences(text) for pid, text in todo}
-            flat = [text[a:b] for pid, text in todo for a, b in spans[pid]]
-            vectors = self.embedder.encode(flat)
-            offset = 0
-            for pid, _ in todo:
-                n = len(spans[pid])
-                found[pid] = SentenceVectors(spans[pid], vectors[offset : offset + n])
-                offset += n
+            fresh = self.catalog.sentence_vectors(pid for pid, _ in todo)
+            missing = [(pid, text) for pid, text in todo if pid not in fresh]
+            if missing:
+                texts = [text for _, text in missing]
+                _, computed = self.embedder.encode_passages(texts, [split_sentences(text) for text in texts])
+                fresh.update(zip((pid for pid, _ in missing), computed))
+            found.update(fresh)
             with self._sentences_lock:
-                for pid, _ in todo:
-                    self._sentences[pid] = found[pid]
+                self._sentences.update(fresh)
                 while len(self._sentences) > _SENTENCE_CACHE_PASSAGES:
                     self._sentences.popitem(last=False)
         return found
@@ -187,16 +190,6 @@ _TERM_WEIGHT = 0.15
 
 def _coverage(wanted: frozenset[str], found: frozenset[str]) -> float:
     return len(wanted & found) / len(wanted) if wanted else 0.0
-
-
-class SentenceVectors:
-    """A passage's sentence spans (offsets into the passage text) and their unit vectors."""
-
-    __slots__ = ("spans", "vectors")
-
-    def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
-        self.spans = spans
-        self.vectors = vectors
 
 
 def _ref(passage: StoredPassage) -> PassageRef:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     duplicate_similarity: float = Field(0.93, gt=0, le=1, description="Cosine similarity above which two passages count as the same text.")
     rerank_candidates: int = Field(20, ge=0, le=100, description="Fused candidates re-ranked by their best sentence's similarity to the question (0 turns re-ranking off).")
-    min_relevance: float = Field(0.28, ge=0, le=1, description="Below this best-passage relevance the assistant refuses.")
+    min_relevance: float = Field(0.25, ge=0, le=1, description="Below this best-passage relevance the assistant refuses.")
 
     # --- answering ----------------------------------------------------------
     backend: Backend = Field("local", description="local (llama.cpp), openai (any OpenAI-compatible server) or extractive (no LLM).")

@@ -53,13 +53,26 @@ def test_synthetic_clone_keeps_offsets_and_perturbs_vectors() -> None:
         Passage(id="a1-hhhhhhhh-0000", article_id="a1", ordinal=0, text=text[:62], start=0, end=62),
         Passage(id="a1-hhhhhhhh-0001", article_id="a1", ordinal=1, text=text[63:], start=63, end=len(text)),
     ]
-    clone, clone_passages = clone_article(article, passages, 7)
+    from rag.chunking import split_sentences
+    from rag.embeddings import SentenceVectors
+
+    sentences = {}
+    for p in passages:
+        spans = split_sentences(p.text)
+        sentences[p.id] = SentenceVectors(spans, np.arange(len(spans) * 2, dtype=np.float32).reshape(-1, 2))
+    clone, clone_passages, clone_sentences = clone_article(article, passages, 7, sentences)
     assert clone.id != article.id and clone.source.startswith("synthetic/copy007/")
     assert [p.id for p in clone_passages] != [p.id for p in passages]
     for original, copy in zip(passages, clone_passages, strict=True):
         assert clone.text[copy.start : copy.end] == copy.text
         assert sorted(copy.text.split()) == sorted(original.text.split())  # same words, shuffled sentences
-    assert clone_article(article, passages, 7) == (clone, clone_passages)  # seeded
+        # Each sentence keeps its own vector, wherever the shuffle put it.
+        source = sentences[original.id]
+        by_text = {original.text[a:b]: tuple(v) for (a, b), v in zip(source.spans, source.vectors, strict=True)}
+        moved = clone_sentences[copy.id]
+        assert {copy.text[a:b]: tuple(v) for (a, b), v in zip(moved.spans, moved.vectors, strict=True)} == by_text
+    again = clone_article(article, passages, 7, sentences)
+    assert (again[0], again[1]) == (clone, clone_passages)  # seeded
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(200, 384)).astype(np.float32)
