@@ -46,6 +46,7 @@ class BenchConfig:
     sizes: list[str] = field(default_factory=lambda: list(FULL_SIZES))
     backends: list[str] = field(default_factory=lambda: ["extractive", "local"])
     questions: int | None = None  # answers: the first N eval questions (None = all)
+    scale_questions: int | None = 20  # local-LLM answers beyond the seeds: the first N (they cost ~10 s each)
     baseline: bool = True
     baseline_sizes: list[str] = field(default_factory=lambda: ["seeds"])
     baseline_questions: int | None = None
@@ -87,6 +88,11 @@ def _notes(config: BenchConfig, prepared: dict[str, PreparedSize]) -> list[str]:
             "N-1 times (new ids, each passage's sentences shuffled, vector = original + Gaussian noise, re-normalised, "
             "cosine ~0.90 to the original) and written through Catalog.replace_article, VectorStore.upsert and "
             "LexicalIndex.build. They measure retrieval and answer latency at scale only; never ingest or quality."
+        )
+    if config.scale_questions and "local" in config.backends and any(n != "seeds" for n in prepared):
+        notes.append(
+            f"Local-LLM answers beyond the seeds use the first {config.scale_questions} eval questions "
+            "(retrieval and extractive answers use all of them)."
         )
     if config.baseline:
         notes.append(
@@ -160,6 +166,8 @@ def _run_answers(config: BenchConfig, prepared: dict[str, PreparedSize], results
             chain_model = model if backend == "local" else None
             baseline_chain = _baseline_chain(size, config, model) if with_baseline else None
             qs = base_questions if with_baseline else questions
+            if backend == "local" and name != "seeds" and config.scale_questions:
+                qs = qs[: config.scale_questions]
             log.info("answers: %s / %s on %d questions%s", name, backend, len(qs), " + baseline" if with_baseline else "")
             if not qs:
                 continue

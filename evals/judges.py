@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import RagError
 from rag.settings import Settings
+from rag.support import LEXICAL_WEIGHT, LexicalSupport
 
 from evals.metrics import Confusion, best_threshold
 
@@ -100,9 +101,11 @@ def file_sha256(path: Path) -> str:
 # --- deterministic ----------------------------------------------------------------------
 
 
-def weighted(lexical: float, semantic: float, weight: float) -> float:
-    """``rag.support.combine`` with another lexical weight (0.6 is the shipped one)."""
-    return max(0.0, min(1.0, weight * lexical + (1 - weight) * max(0.0, semantic)))
+def weighted(lexical: LexicalSupport, semantic: float, weight: float) -> float:
+    """``rag.support.combine`` with another lexical weight (``LEXICAL_WEIGHT`` is the shipped one)."""
+    from rag.support import combine
+
+    return combine(lexical, semantic, weight)
 
 
 class DeterministicJudge:
@@ -121,7 +124,7 @@ class DeterministicJudge:
 
         return _sha(Path(rag.support.__file__).read_text(encoding="utf-8"), self.model)
 
-    def components(self, items: Sequence[JudgeItem]) -> list[list[tuple[float, float]]]:
+    def components(self, items: Sequence[JudgeItem]) -> list[list[tuple[LexicalSupport, float]]]:
         """Per item, (lexical, cosine) for each unit of evidence: the whole, then each sentence."""
         from rag.chunking import split_sentences
         from rag.embeddings import get_embedder
@@ -136,7 +139,7 @@ class DeterministicJudge:
             return [[] for _ in items]
         embedder = get_embedder(self.settings.resolved_embedding_model(), self.settings.embedding_batch_size)
         vectors = dict(zip(texts, embedder.encode(texts), strict=True))
-        out: list[list[tuple[float, float]]] = []
+        out: list[list[tuple[LexicalSupport, float]]] = []
         for item, group in zip(items, units, strict=True):
             context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
             claim_vector = vectors[item.claim]
@@ -149,7 +152,7 @@ class DeterministicJudge:
         return list(self.scores_from(self.components(items)))
 
     @staticmethod
-    def scores_from(components: Sequence[Sequence[tuple[float, float]]]) -> list[float]:
+    def scores_from(components: Sequence[Sequence[tuple[LexicalSupport, float]]]) -> list[float]:
         """Each item's score: the best ``combine`` over its units of evidence."""
         from rag.support import combine
 
@@ -341,7 +344,7 @@ def measure_judge(judge: Judge, claims: Sequence[LabelledClaim], progress: bool 
 
 def weighting_sweep(
     claims: Sequence[LabelledClaim],
-    components: Sequence[Sequence[tuple[float, float]]],
+    components: Sequence[Sequence[tuple[LexicalSupport, float]]],
     threshold: float,
     folds: int = 5,
 ) -> dict[str, Any]:
@@ -385,14 +388,14 @@ def weighting_sweep(
         best: tuple[float, float, float] | None = None
         for weight in weights:
             t, ba = best_threshold([labels[i] for i in train], scores_for(weight, train))
-            if best is None or (round(ba, 9), -abs(weight - 0.6)) > (round(best[0], 9), -abs(best[1] - 0.6)):
+            if best is None or (round(ba, 9), -abs(weight - LEXICAL_WEIGHT)) > (round(best[0], 9), -abs(best[1] - LEXICAL_WEIGHT)):
                 best = (ba, weight, t)
         assert best is not None
         _, weight, t = best
         held_out += [(labels[i], s >= t) for i, s in zip(test, scores_for(weight, test), strict=True)]
-        shipped += [(labels[i], s >= threshold) for i, s in zip(test, scores_for(0.6, test), strict=True)]
+        shipped += [(labels[i], s >= threshold) for i, s in zip(test, scores_for(LEXICAL_WEIGHT, test), strict=True)]
     return {
-        "shipped_weight": 0.6,
+        "shipped_weight": LEXICAL_WEIGHT,
         "sweep": sweep,
         "cross_validated": {
             "folds": folds,

@@ -237,7 +237,7 @@ def weighting_notes(judges: dict[str, Any]) -> list[str]:
         weighting = _measurement(status).get("weighting")
         if not weighting:
             continue
-        best = max(weighting["sweep"], key=lambda row: (row["balanced_accuracy_at_best"], -abs(row["weight"] - 0.6)))
+        best = max(weighting["sweep"], key=lambda row: (row["balanced_accuracy_at_best"], -abs(row["weight"] - weighting["shipped_weight"])))
         shipped = next(r for r in weighting["sweep"] if r["weight"] == weighting["shipped_weight"])
         cv = weighting["cross_validated"]
         notes.append(
