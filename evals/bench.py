@@ -66,7 +66,8 @@ class BenchConfig:
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         values: dict[str, Any] = {
-            "sizes": list(QUICK_SIZES), "questions": 5, "baseline_questions": 3, "app": False, "quick": True,
+            "sizes": list(QUICK_SIZES), "questions": 5, "baseline_questions": 3, "ingest_rounds": 1, "app": False,
+            "quick": True,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

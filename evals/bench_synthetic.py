@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.catalog import Catalog
-from rag.embeddings import SentenceVectors
+from rag.types import SentenceVectors
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import VectorStore

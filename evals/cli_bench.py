@@ -25,7 +25,7 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="CI run: seeds + 100 BBC articles, 5 questions, baseline on 3, no synthetic sizes, no app.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="CI run: seeds + 100 BBC articles, 5 questions, baseline on 3, one ingest round, no synthetic sizes, no app.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for bench-<date>.json/.md (default evals/results).")] = None,
     backends: Annotated[str | None, typer.Option("--backends", help="Comma-separated: extractive,local.")] = None,
     sizes: Annotated[str | None, typer.Option("--sizes", help="Comma-separated: seeds,bbc,bbcN,xN (default seeds,bbc,x10,x25).")] = None,

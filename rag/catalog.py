@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embeddings import SentenceVectors
+from rag.types import SentenceVectors
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from rag.types import Article, Passage
 

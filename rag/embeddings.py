@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag import _env  # noqa: F401  (offline/thread settings before torch loads)
 from rag.errors import BackendError
+from rag.types import SentenceVectors
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -131,16 +132,6 @@ class SentenceEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.encode([text])[0].tolist()
-
-
-class SentenceVectors:
-    """A passage's sentence spans (offsets into the passage text) and their unit vectors."""
-
-    __slots__ = ("spans", "vectors")
-
-    def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
-        self.spans = spans
-        self.vectors = vectors
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

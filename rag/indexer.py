@@ -22,20 +22,21 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from rag.catalog import CATALOG_FILE, Catalog
 from rag.chunking import chunk_article, split_sentences
 from rag.corpus import FileProblem, SourceFile, load_article, scan_corpus
-from rag.embeddings import get_embedder
 from rag.errors import CorpusError, RagError
 from rag.lexical import BM25_SUBDIR, LexicalIndex
 from rag.settings import Settings
-from rag.retrieve import forget_searches
-from rag.store import VectorStore, drop_vectors
 from rag.types import Article, Passage
+
+if TYPE_CHECKING:
+    from rag.embeddings import SentenceEmbedder
+    from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ def wipe_index(settings: Settings) -> None:
     for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
         (index_dir / name).unlink(missing_ok=True)
     shutil.rmtree(index_dir / BM25_SUBDIR, ignore_errors=True)
+    from rag.retrieve import forget_searches
+    from rag.store import drop_vectors
+
     drop_vectors(settings)
     forget_searches()
 
@@ -112,8 +116,22 @@ class Indexer:
         _check_writable(index_dir)
         self.catalog = Catalog(index_dir, create=True)
         self.catalog.check_fingerprint(settings.index_fingerprint())
-        self.store = VectorStore(settings)
-        self.embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
+        self._store: VectorStore | None = None
+
+    # Chroma and torch take seconds to import: a no-op run (nothing changed) needs neither.
+    @property
+    def store(self) -> VectorStore:
+        if self._store is None:
+            from rag.store import VectorStore
+
+            self._store = VectorStore(self.settings)
+        return self._store
+
+    @property
+    def embedder(self) -> SentenceEmbedder:
+        from rag.embeddings import get_embedder
+
+        return get_embedder(self.settings.resolved_embedding_model(), self.settings.embedding_batch_size)
 
     def run(self) -> IndexReport:
         started = time.perf_counter()

@@ -26,12 +26,12 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from rag.catalog import Catalog, StoredPassage
 from rag.chunking import split_sentences
-from rag.embeddings import SentenceVectors, get_embedder
+from rag.embeddings import get_embedder
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import VectorStore
 from rag.support import names, terms, words
-from rag.types import PassageRef, RetrievedPassage
+from rag.types import PassageRef, RetrievedPassage, SentenceVectors
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ All offsets are character offsets into ``Article.text`` (the cleaned text), so
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -115,3 +116,13 @@ class TokenEvent(_Record):
 
 
 StreamEvent = EvidenceEvent | TokenEvent | Answer
+
+
+class SentenceVectors:
+    """A passage's sentence spans (offsets into the passage text) and their unit vectors."""
+
+    __slots__ = ("spans", "vectors")
+
+    def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
+        self.spans = spans
+        self.vectors = vectors
