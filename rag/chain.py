@@ -26,7 +26,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.cleaning import normalize_text
-from rag.citations import VerifiedAnswer, verify_answer
+from rag.citations import VerifiedAnswer, attach_markers, verify_answer
 from rag.condense import condense_question, needs_context
 from rag.embeddings import get_embedder
 from rag.errors import QuestionError
@@ -44,6 +44,16 @@ ChainInput = str | Mapping[str, Any]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Chat-template control tokens ("<|im_start|>system"): llama.cpp parses them even inside message text, so
+# article text (or a question) carrying them would open real role turns in the prompt.
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")
+# "[3]"-style markers inside quoted article text would pass for citations in an extractive answer.
+_ARTICLE_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
+
+
+def _clean_text(text: str) -> str:
+    """Lone surrogates (invalid unicode) as U+FFFD, chat-template tokens removed."""
+    return _SPECIAL_TOKEN.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -51,7 +61,7 @@ def clean_question(question: object, max_chars: int) -> str:
     if not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
     # Lone surrogates (invalid unicode) become U+FFFD instead of crashing later.
-    text = _SURROGATE.sub("\ufffd", question)
+    text = _clean_text(question)
     text = " ".join(normalize_text(_CONTROL.sub(" ", text)).split())
     if not text:
         raise QuestionError("The question is empty: type a question about the articles.")
@@ -72,7 +82,7 @@ def _history_pairs(history: object) -> list[tuple[str, str]]:
     pending_user: str | None = None
     for turn in history:
         if isinstance(turn, (tuple, list)) and len(turn) == 2:
-            pairs.append((str(turn[0] or ""), str(turn[1] or "")))
+            pairs.append((_clean_text(str(turn[0] or "")), _clean_text(str(turn[1] or ""))))
             continue
         if isinstance(turn, BaseMessage):
             role, content = turn.type, turn.content
@@ -80,7 +90,7 @@ def _history_pairs(history: object) -> list[tuple[str, str]]:
             role, content = turn.get("role"), turn.get("content")
         else:
             raise QuestionError(f"Unrecognised chat_history entry: {turn!r:.80}")
-        text = content if isinstance(content, str) else str(content)
+        text = _clean_text(content if isinstance(content, str) else str(content))
         if role in ("user", "human"):
             pending_user = text
         elif role in ("assistant", "ai") and pending_user is not None:
@@ -235,7 +245,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         if model is None and notice is None:
             model, notice = self._model_or_notice()
         if model is None:
-            yield finish(extractive_answer(items), "extractive", notice)
+            yield finish(_extractive(items), "extractive", notice)
             return
 
         raw: list[str] = []
@@ -248,7 +258,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
             fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
-            yield finish(extractive_answer(items), "extractive", fallback)
+            yield finish(_extractive(items), "extractive", fallback)
             return
         verified = verify_answer("".join(raw), items, search.embedder, s.min_support)
         yield finish(verified, s.backend, notice)
@@ -263,11 +273,26 @@ class RagChain(Runnable[ChainInput, Answer]):
             return None, f"The language model is unavailable ({_short(exc)}); showing the most relevant sentences instead."
 
     def _generate(self, model: BaseChatModel, question: str, items: Sequence[EvidenceItem]) -> Iterator[str]:
-        messages = [SystemMessage(ANSWER_SYSTEM), HumanMessage(answer_user_message(question, items))]
-        for chunk in model.stream(messages):
+        for chunk in model.stream(answer_messages(question, items)):
             text = chunk.content if isinstance(chunk.content, str) else ""
             if text:
                 yield text
+
+
+def answer_messages(question: str, items: Sequence[EvidenceItem]) -> list[BaseMessage]:
+    """The messages sent to the LLM: the fixed system prompt, then the question and the evidence."""
+    return [SystemMessage(ANSWER_SYSTEM), HumanMessage(_SPECIAL_TOKEN.sub("", answer_user_message(question, items)))]
+
+
+def _extractive(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
+    """The extractive answer, its text without the markers the quoted article text carries (each citation's
+    quote stays the exact article span)."""
+    verified = extractive_answer(items)
+    if verified.citations:
+        verified.text = " ".join(
+            attach_markers(" ".join(_ARTICLE_MARKER.sub("", c.quote).split()), [c.marker]) for c in verified.citations
+        )
+    return verified
 
 
 def _short(exc: BaseException) -> str:

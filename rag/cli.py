@@ -200,6 +200,10 @@ def main() -> None:
     except RagError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise SystemExit(1) from None
+    except OSError as exc:  # the file system refused: a path under a file, no permission, disk full...
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 

@@ -88,7 +88,10 @@ def _vector_metadata(article: Article, passage: Passage) -> dict[str, Any]:
 
 
 def _check_writable(index_dir: Path) -> None:
-    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a path under a file, no permission...
+        raise RagError(f"Cannot create the index folder {index_dir}: {exc.strerror or exc}.") from exc
     if not os.access(index_dir, os.W_OK):
         raise RagError(f"The index folder {index_dir} is read-only: choose another with --index or RAG_INDEX_DIR.")
 
@@ -196,8 +199,8 @@ class Indexer:
         for file in todo:
             try:
                 article = load_article(file)
-            except CorpusError as exc:
-                report.problems.append(FileProblem(file.source, str(exc)))
+            except CorpusError as exc:  # its message starts with the file's name; the report names it already
+                report.problems.append(FileProblem(file.source, str(exc).removeprefix(f"{file.source}: ")))
                 bar.update(1)
                 continue
             passages = chunk_article(article, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)

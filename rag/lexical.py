@@ -2,11 +2,13 @@
 
 Rebuilt from the catalog after any change (bm25s indexes ~100k passages in
 seconds) and saved atomically; a stamp records the catalog generation it was
-built from, so a stale copy is detected and rebuilt instead of trusted.
+built from and the sha256 of every file, so a stale or damaged copy is detected
+and rebuilt instead of trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -94,7 +96,8 @@ class LexicalIndex:
         try:
             if self._model is not None:
                 self._model.save(str(staging), show_progress=False)
-            stamp = {"version": LEXICAL_VERSION, "generation": self.generation, "ids": self.ids}
+            files = {f.name: _sha256(f) for f in sorted(staging.iterdir())}
+            stamp = {"version": LEXICAL_VERSION, "generation": self.generation, "ids": self.ids, "files": files}
             (staging / _STAMP).write_text(json.dumps(stamp))
             old = None
             if target.exists():
@@ -117,8 +120,34 @@ class LexicalIndex:
                 raise ValueError(f"built by tokeniser version {stamp.get('version')}")
             ids = list(stamp["ids"])
             generation = int(stamp["generation"])
+            for name, digest in stamp.get("files", {}).items():  # stamps before checksums have none
+                if _sha256(target / name) != digest:
+                    raise ValueError(f"{name} does not match its checksum")
             model = bm25s.BM25.load(str(target), mmap=False, show_progress=False) if ids else None
-        except (OSError, ValueError, KeyError) as exc:
+            if model is not None:
+                _check_shape(model, len(ids))
+        except Exception as exc:  # damaged files fail in many ways (OSError, ValueError, EOFError...)
             log.info("BM25 index at %s not usable (%s); it will be rebuilt", target, exc)
             return None
         return cls(model, ids, generation)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _check_shape(model: bm25s.BM25, documents: int) -> None:
+    """Raise ValueError unless the sparse score matrix is consistent (garbage would crash or mislead search)."""
+    scores = model.scores
+    indices, indptr = np.asarray(scores["indices"]), np.asarray(scores["indptr"])
+    if (
+        int(scores["num_docs"]) != documents
+        or len(indptr) == 0
+        or int(indptr[0]) != 0
+        or int(indptr[-1]) != len(indices)
+        or len(np.asarray(scores["data"])) != len(indices)
+        or np.any(np.diff(indptr) < 0)
+        or (len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= documents))
+    ):
+        raise ValueError("the score matrix is inconsistent")

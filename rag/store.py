@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,8 @@ class VectorStore:
                 path.mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
                 self.location = str(path)
+            if not settings.chroma_url and settings.collection not in {c.name for c in self.client.list_collections()}:
+                _check_nothing_lost(settings, self.location)  # before creating the collection afresh
             self.collection = self.client.get_or_create_collection(
                 name=settings.collection,
                 embedding_function=RagEmbeddingFunction(  # type: ignore[arg-type]
@@ -114,6 +117,11 @@ class VectorStore:
             raise
         except Exception as exc:  # chromadb raises many types (connection, sqlite, rust panics)
             where = settings.chroma_url or Path(settings.index_dir) / CHROMA_SUBDIR
+            if not settings.chroma_url and ("readonly" in str(exc) or isinstance(exc, PermissionError)):
+                raise RagError(
+                    f"The index folder {settings.index_dir} is read-only: the embedded Chroma store needs write "
+                    f"access to {where} even to search; make it writable or copy the index (--index, RAG_INDEX_DIR)."
+                ) from exc
             raise IndexCorruptError(
                 f"Cannot open the Chroma store at {where}: {exc}. "
                 "Check that the server is running, or run `rag index --rebuild` to rebuild a damaged local index."
@@ -123,8 +131,24 @@ class VectorStore:
     def max_batch(self) -> int:
         return int(self.client.get_max_batch_size())
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Chroma's errors on reads (Rust InternalError, sqlite errors, connection errors) as one clear line."""
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as exc:
+            advice = ("check that the Chroma server is running" if self.settings.chroma_url
+                      else "run `rag index --rebuild`")
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise IndexCorruptError(
+                f"The Chroma store at {self.location} cannot be read ({reason}): {advice}."
+            ) from exc
+
     def count(self) -> int:
-        return int(self.collection.count())
+        with self._reading():
+            return int(self.collection.count())
 
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray, documents: Sequence[str], metadatas: Sequence[dict[str, Any]]
@@ -151,7 +175,8 @@ class VectorStore:
         page = 10_000
         offset = 0
         while True:
-            got = self.collection.get(include=[], limit=page, offset=offset)
+            with self._reading():
+                got = self.collection.get(include=[], limit=page, offset=offset)
             ids.update(got["ids"])
             if len(got["ids"]) < page:
                 return ids
@@ -161,7 +186,8 @@ class VectorStore:
         """The n nearest passages, most similar first."""
         if n <= 0:
             return []
-        result = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        with self._reading():
+            result = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         # cosine space: distance = 1 - cosine similarity.
@@ -170,12 +196,30 @@ class VectorStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        with self._reading():
+            got = self.collection.get(ids=list(ids), include=["embeddings"])
         embeddings = got["embeddings"]
         if embeddings is None:
             return {}
         return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], embeddings, strict=True)}
 
+
+def _check_nothing_lost(settings: Settings, location: str) -> None:
+    """No local collection beside a catalog with passages means the vectors were lost (a deleted or emptied
+    chroma/ folder): a new empty one would make search silently keyword-only, and `rag index` re-embeds nothing."""
+    from rag.catalog import Catalog
+
+    try:
+        catalog = Catalog(Path(settings.index_dir))
+        passages = catalog.counts()[1]
+        catalog.close()
+    except RagError:  # no catalog yet, or one that reports its own damage when used
+        return
+    if passages:
+        raise IndexCorruptError(
+            f"The Chroma store at {location} has lost its vectors ({passages} passages in the catalog, "
+            "none in the store): run `rag index --rebuild`."
+        )
 
 
 def drop_vectors(settings: Settings) -> None:

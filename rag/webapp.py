@@ -46,6 +46,7 @@ MAX_EXAMPLES = 5
 HISTORY_TURNS = 6  # previous turns passed to the chain
 MAX_NAME_CHARS = 100
 STREAM_UPDATE_S = 0.08  # at most ~12 chat updates a second while tokens stream
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 THEME = gr.themes.Default(
     primary_hue="blue",
@@ -461,7 +462,8 @@ class RagApp:
         backend: str | None = None, top_k: float | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
         """The chat handler: yields (chat messages, sources panel, turn views, textbox) as the answer streams."""
-        question = (message or "").strip()
+        # Lone surrogates (invalid unicode a browser can send) would break the JSON of every update of the chat.
+        question = _SURROGATE.sub("\ufffd", message or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return

@@ -48,7 +48,7 @@ def test_index_reports_bad_files_and_goes_on(workdir: Path, tmp_path: Path) -> N
     (corpus / "empty.txt").write_text("   \n")
     done = rag("index", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), cwd=workdir)
     assert done.returncode == 0
-    assert "problem  empty.txt: empty.txt: empty file" in done.stderr or "empty.txt" in done.stderr
+    assert "problem  empty.txt: empty file" in done.stderr
     assert "3 added" in done.stdout
 
 
