@@ -9,7 +9,7 @@ Markers are renumbered in order of appearance and resolved to exact article span
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rag.chunking import split_sentences
@@ -94,6 +94,7 @@ def verify_answer(
         return VerifiedAnswer(text="", refused=True)
 
     by_number = {item.number: item for item in items}
+    _context = _article_contexts(items)
     vectors = embedder.encode([c.text for c in claims] + [item.text for item in items])
     claim_vecs, item_vecs = vectors[: len(claims)], vectors[len(claims) :]
     cosine = claim_vecs @ item_vecs.T
@@ -140,9 +141,19 @@ def verify_answer(
     return VerifiedAnswer(text=" ".join(sentences), citations=citations, dropped=dropped)
 
 
-def _context(item: EvidenceItem) -> str:
-    """Where a claim's names may be found: the sentence's passage and its article title."""
-    return f"{item.passage.title}\n{item.passage.text}"
+def _article_contexts(items: Sequence[EvidenceItem]) -> Callable[[EvidenceItem], str]:
+    """Where a claim's names may be found: the evidence passages of the cited sentence's article, and its title.
+
+    A sentence often calls someone by a title or a pronoun that a neighbouring
+    passage of the same article names ("the declaration" / "the Strasbourg
+    declaration"); a name from another article is still caught.
+    """
+    texts: dict[str, dict[str, str]] = {}
+    for item in items:
+        passages = texts.setdefault(item.passage.article_id, {"": item.passage.title})
+        passages[item.passage.passage_id] = item.passage.text
+    joined = {article: "\n".join(parts.values()) for article, parts in texts.items()}
+    return lambda item: joined[item.passage.article_id]
 
 
 def attach_markers(sentence: str, markers: Sequence[int]) -> str:

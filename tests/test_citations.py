@@ -94,3 +94,27 @@ def test_unknown_marker_is_never_a_citation(seed_settings: Settings, echr_eviden
     verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
     numbers = {item.passage.passage_id for item in echr_evidence}
     assert verified.citations and all(c.passage_id in numbers for c in verified.citations)
+
+
+@pytest.mark.integration
+def test_a_name_from_elsewhere_in_the_cited_article_is_allowed_but_not_one_from_another_article(
+    seed_settings: Settings,
+) -> None:
+    """The sentence says "the declaration"; another evidence passage of its article says where it was signed."""
+    search = get_search(seed_settings)
+    question = "What does the Strasbourg declaration say about foreign offenders?"
+    items = select_evidence(question, search.search(question, 5), search, 6)
+    n = _number_of(items, "expulsion and return of foreigners")
+    cited = next(item for item in items if item.number == n)
+    assert "Strasbourg" not in cited.passage.text
+    assert any("Strasbourg" in item.passage.text for item in items
+               if item.passage.article_id == cited.passage.article_id)
+    embedder = get_embedder(seed_settings.resolved_embedding_model())
+    claim = ("The Strasbourg declaration promises to consider the challenges relating to the expulsion and return "
+             "of foreigners convicted of serious offences")
+    kept = verify_answer(f"{claim} [{n}].", items, embedder, seed_settings.min_support)
+    assert not kept.refused and [c.marker for c in kept.citations] == [1]
+    # The same sentence pinned on a name no evidence article mentions is dropped.
+    invented = verify_answer(f"{claim.replace('Strasbourg', 'Bratislava')} [{n}].", items, embedder,
+                             seed_settings.min_support)
+    assert invented.refused
