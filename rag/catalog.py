@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -162,40 +162,41 @@ class Catalog:
     def replace_article(
         self, article: Article, passages: list[Passage], sentences: Mapping[str, SentenceVectors] | None = None
     ) -> None:
-        """Store an article, its passages and their sentence vectors, replacing any previous version, atomically.
+        """Store an article, its passages and their sentence vectors, replacing any previous version, atomically."""
+        self.replace_articles([(article, passages, sentences)])
+
+    def replace_articles(
+        self, entries: Sequence[tuple[Article, list[Passage], Mapping[str, SentenceVectors] | None]]
+    ) -> None:
+        """Store several articles (see :meth:`replace_article`) in one transaction: all or none.
 
         Sentence vectors are stored as float16 (half the space; re-ranking cosines
         move by < 0.001).
         """
+        if not entries:
+            return
+        now = time.time()
         with self._transaction() as db:
-            db.execute("DELETE FROM articles WHERE id = ? OR source = ?", (article.id, article.source))
-            db.execute(
-                "INSERT INTO articles(id, source, title, publisher, date, url, text, content_hash, indexed_at)"
-                " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    article.id,
-                    article.source,
-                    article.title,
-                    article.publisher,
-                    article.date,
-                    article.url,
-                    article.text,
-                    article.content_hash,
-                    time.time(),
-                ),
-            )
-            db.executemany(
-                'INSERT INTO passages(id, article_id, ordinal, start, "end", text) VALUES(?, ?, ?, ?, ?, ?)',
-                [(p.id, p.article_id, p.ordinal, p.start, p.end, p.text) for p in passages],
-            )
-            if sentences:
-                db.executemany(
-                    "INSERT INTO sentences(passage_id, spans, vectors) VALUES(?, ?, ?)",
-                    [
-                        (pid, json.dumps(sv.spans), np.asarray(sv.vectors, dtype=np.float16).tobytes())
-                        for pid, sv in sentences.items()
-                    ],
+            for article, passages, sentences in entries:
+                db.execute("DELETE FROM articles WHERE id = ? OR source = ?", (article.id, article.source))
+                db.execute(
+                    "INSERT INTO articles(id, source, title, publisher, date, url, text, content_hash, indexed_at)"
+                    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (article.id, article.source, article.title, article.publisher, article.date, article.url,
+                     article.text, article.content_hash, now),
                 )
+                db.executemany(
+                    'INSERT INTO passages(id, article_id, ordinal, start, "end", text) VALUES(?, ?, ?, ?, ?, ?)',
+                    [(p.id, p.article_id, p.ordinal, p.start, p.end, p.text) for p in passages],
+                )
+                if sentences:
+                    db.executemany(
+                        "INSERT INTO sentences(passage_id, spans, vectors) VALUES(?, ?, ?)",
+                        [
+                            (pid, json.dumps(sv.spans), np.asarray(sv.vectors, dtype=np.float16).tobytes())
+                            for pid, sv in sentences.items()
+                        ],
+                    )
             self._bump(db)
 
     def remove_article(self, article_id: str) -> None:
@@ -219,6 +220,15 @@ class Catalog:
     def manifest(self) -> dict[str, tuple[str, str]]:
         """source -> (article id, content hash) for every indexed article."""
         return {source: (aid, h) for aid, source, h in self._query("SELECT id, source, content_hash FROM articles")}
+
+    def passage_ids_of(self, article_ids: Sequence[str]) -> list[str]:
+        """The passage ids of these articles."""
+        found: list[str] = []
+        for start in range(0, len(article_ids), 500):
+            chunk = list(article_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found += [row[0] for row in self._query(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
+        return found
 
     def passage_ids(self) -> set[str]:
         return {row[0] for row in self._query("SELECT id FROM passages")}

@@ -218,22 +218,29 @@ class Indexer:
     def _write_group(
         self, group: list[tuple[Article, list[Passage]]], manifest: dict[str, tuple[str, str]], report: IndexReport
     ) -> None:
+        """Embed a group of articles and write it: all its vectors, then its catalog rows, then old vectors out.
+
+        One Chroma upsert and one catalog transaction per group, not per article:
+        per-article calls cost ~15% of a cold build in Chroma and SQLite overhead.
+        """
         texts = [p.text for _, passages in group for p in passages]
         vectors, sentences = self.embedder.encode_passages(texts, [split_sentences(text) for text in texts])
         report.passages_embedded += len(texts)
+        passages_in_order = [(article, p) for article, passages in group for p in passages]
+        old_ids = self.catalog.passage_ids_of([article.id for article, _ in group])
+        self.store.upsert(
+            [p.id for _, p in passages_in_order], vectors, texts,
+            [_vector_metadata(article, p) for article, p in passages_in_order],
+        )
+        entries = []
         offset = 0
         for article, passages in group:
-            rows = vectors[offset : offset + len(passages)]
-            article_sentences = dict(zip((p.id for p in passages), sentences[offset : offset + len(passages)]))
+            entries.append((article, passages, dict(zip((p.id for p in passages), sentences[offset : offset + len(passages)]))))
             offset += len(passages)
-            old_ids = [p.id for p in self.catalog.passages_of(article.id)]
-            self.store.upsert(
-                [p.id for p in passages], rows, [p.text for p in passages],
-                [_vector_metadata(article, p) for p in passages],
-            )
-            self.catalog.replace_article(article, passages, article_sentences)
-            new_ids = {p.id for p in passages}
-            self.store.delete([pid for pid in old_ids if pid not in new_ids])
+        self.catalog.replace_articles(entries)
+        new_ids = {p.id for _, p in passages_in_order}
+        self.store.delete([pid for pid in old_ids if pid not in new_ids])
+        for article, _ in group:
             (report.updated if article.source in manifest else report.added).append(article.source)
 
     def _remove(self, article_id: str) -> None:

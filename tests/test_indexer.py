@@ -175,6 +175,8 @@ def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None
     got, want = index_state(killed), index_state(clean)
     assert got[0] == want[0]
     assert got[1] == set(got[0])
+    catalog = Catalog(Path(killed.index_dir))
+    assert set(catalog.sentence_vectors(got[1])) == got[1]  # every passage has its sentence vectors
 
 
 def test_duplicates_follow_their_original(tmp_path: Path) -> None:
