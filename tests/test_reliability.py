@@ -291,7 +291,7 @@ def test_read_only_index_folder_is_a_one_line_error_naming_it(indexed: Settings,
 
     under_a_file = Path(indexed.corpus_dir) / EDITED / "index"
     assert_one_line_error(rag("index", "--corpus", str(indexed.corpus_dir), "--index", str(under_a_file),
-                              cwd=tmp_path), "Error: Not a directory", str(under_a_file))
+                              cwd=tmp_path), f"Error: Cannot create the index folder {under_a_file}: Not a directory")
     assert_nothing_lost(indexed, corpus_files(indexed))
 
 
