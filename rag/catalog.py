@@ -81,6 +81,7 @@ class Catalog:
                 raise IndexMissingError(f"No index at {index_dir}: run `rag index` first.")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._sentences_table = False  # checked on first use; once there, it stays
         try:
             if create:
                 self._connection().executescript(_SCHEMA)  # idempotent DDL; executescript commits itself
@@ -223,12 +224,7 @@ class Catalog:
 
     def passage_ids_of(self, article_ids: Sequence[str]) -> list[str]:
         """The passage ids of these articles."""
-        found: list[str] = []
-        for start in range(0, len(article_ids), 500):
-            chunk = list(article_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            found += [row[0] for row in self._query(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
-        return found
+        return [row[0] for row in self._rows_in("SELECT id FROM passages WHERE article_id IN ({marks})", article_ids)]
 
     def passage_ids(self) -> set[str]:
         return {row[0] for row in self._query("SELECT id FROM passages")}
@@ -240,41 +236,41 @@ class Catalog:
 
     def get_passages(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
         """The stored passages among ids (unknown ids, e.g. orphans, are left out)."""
-        wanted = list(dict.fromkeys(ids))
-        found: dict[str, StoredPassage] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN articles a ON a.id = p.article_id"
-                f" WHERE p.id IN ({marks})",
-                chunk,
-            )
-            for row in rows:
-                found[row[0]] = _stored_passage(row)
-        return found
+        rows = self._rows_in(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({{marks}})",
+            ids,
+        )
+        return {row[0]: _stored_passage(row) for row in rows}
 
     def sentence_vectors(self, ids: Iterable[str]) -> dict[str, SentenceVectors]:
         """Stored sentence vectors of the passages among ids (none for indexes built before they were stored)."""
-        wanted = list(dict.fromkeys(ids))
+        if not self._has_sentences():
+            return {}
         found: dict[str, SentenceVectors] = {}
+        for pid, spans, blob in self._rows_in(
+            "SELECT passage_id, spans, vectors FROM sentences WHERE passage_id IN ({marks})", ids
+        ):
+            pairs = [(int(a), int(b)) for a, b in json.loads(spans)]
+            if pairs:  # a passage without sentences is left to be computed by the caller
+                vectors = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+                found[pid] = SentenceVectors(pairs, vectors.reshape(len(pairs), -1))
+        return found
+
+    def _has_sentences(self) -> bool:
+        """Whether the catalog has the sentences table (indexes written before it existed do not)."""
+        if not self._sentences_table:
+            rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sentences'")
+            self._sentences_table = bool(rows)
+        return self._sentences_table
+
+    def _rows_in(self, sql: str, ids: Iterable[str]) -> list[tuple]:
+        """Rows of ``sql`` whose ``IN ({marks})`` takes ids, queried in chunks under SQLite's variable limit."""
+        wanted = list(dict.fromkeys(ids))
+        rows: list[tuple] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            try:
-                rows = self._connection().execute(
-                    f"SELECT passage_id, spans, vectors FROM sentences WHERE passage_id IN ({marks})", chunk
-                ).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    return found
-                raise IndexCorruptError(f"The index catalog {self.path} cannot be read ({exc}).") from exc
-            for pid, spans, blob in rows:
-                pairs = [(int(a), int(b)) for a, b in json.loads(spans)]
-                if pairs:  # a passage without sentences is left to be computed by the caller
-                    vectors = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-                    found[pid] = SentenceVectors(pairs, vectors.reshape(len(pairs), -1))
-        return found
+            rows += self._query(sql.format(marks=",".join("?" * len(chunk))), chunk)
+        return rows
 
     def passages_of(self, article_id: str) -> list[StoredPassage]:
         rows = self._query(

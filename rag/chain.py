@@ -21,18 +21,18 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.cleaning import normalize_text
-from rag.citations import VerifiedAnswer, attach_markers, verify_answer
+from rag.citations import VerifiedAnswer, verify_answer
 from rag.condense import condense_question, needs_context
 from rag.embeddings import get_embedder
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
 from rag.extractive import extractive_answer
-from rag.prompts import ANSWER_SYSTEM, REFUSAL_TEXT, answer_user_message
+from rag.prompts import REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.support import missing_names, names
@@ -44,16 +44,11 @@ ChainInput = str | Mapping[str, Any]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Chat-template control tokens ("<|im_start|>system"): llama.cpp parses them even inside message text, so
-# article text (or a question) carrying them would open real role turns in the prompt.
-_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")
-# "[3]"-style markers inside quoted article text would pass for citations in an extractive answer.
-_ARTICLE_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
 
 
 def _clean_text(text: str) -> str:
     """Lone surrogates (invalid unicode) as U+FFFD, chat-template tokens removed."""
-    return _SPECIAL_TOKEN.sub("", _SURROGATE.sub("\ufffd", text))
+    return SPECIAL_TOKEN.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -245,7 +240,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         if model is None and notice is None:
             model, notice = self._model_or_notice()
         if model is None:
-            yield finish(_extractive(items), "extractive", notice)
+            yield finish(extractive_answer(items), "extractive", notice)
             return
 
         raw: list[str] = []
@@ -258,7 +253,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
             fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
-            yield finish(_extractive(items), "extractive", fallback)
+            yield finish(extractive_answer(items), "extractive", fallback)
             return
         verified = verify_answer("".join(raw), items, search.embedder, s.min_support)
         yield finish(verified, s.backend, notice)
@@ -277,22 +272,6 @@ class RagChain(Runnable[ChainInput, Answer]):
             text = chunk.content if isinstance(chunk.content, str) else ""
             if text:
                 yield text
-
-
-def answer_messages(question: str, items: Sequence[EvidenceItem]) -> list[BaseMessage]:
-    """The messages sent to the LLM: the fixed system prompt, then the question and the evidence."""
-    return [SystemMessage(ANSWER_SYSTEM), HumanMessage(_SPECIAL_TOKEN.sub("", answer_user_message(question, items)))]
-
-
-def _extractive(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
-    """The extractive answer, its text without the markers the quoted article text carries (each citation's
-    quote stays the exact article span)."""
-    verified = extractive_answer(items)
-    if verified.citations:
-        verified.text = " ".join(
-            attach_markers(" ".join(_ARTICLE_MARKER.sub("", c.quote).split()), [c.marker]) for c in verified.citations
-        )
-    return verified
 
 
 def _short(exc: BaseException) -> str:

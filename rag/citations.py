@@ -20,6 +20,8 @@ from rag.support import combine, lexical_support, terms
 from rag.types import Citation
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
+# A marker written inside quoted article text, with the space before it.
+_INLINE_MARKER = re.compile(r"\s*" + _MARKER.pattern)
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\])+")
 
 
@@ -183,7 +185,13 @@ def _citation(marker: int, item: EvidenceItem, support: float) -> Citation:
 
 
 def cite_items(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
-    """An answer made of the evidence sentences themselves (extractive mode): support is exact."""
+    """An answer made of the evidence sentences themselves (extractive mode): support is exact.
+
+    "[3]"-style markers inside the quoted article text are left out of the answer text (they would pass
+    for citations); each citation's quote stays the exact article span.
+    """
     citations = [_citation(n, item, 1.0) for n, item in enumerate(items, start=1)]
-    text = " ".join(attach_markers(" ".join(item.text.split()), [n]) for n, item in enumerate(items, start=1))
+    text = " ".join(
+        attach_markers(" ".join(_INLINE_MARKER.sub("", item.text).split()), [n]) for n, item in enumerate(items, start=1)
+    )
     return VerifiedAnswer(text=text, citations=citations)

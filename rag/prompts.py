@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
 from rag.evidence import EvidenceItem
 
 REFUSAL_TOKEN = "NOT IN ARTICLES"
@@ -47,10 +49,13 @@ REFUSAL_TEXT = "The articles don't cover this."
 # role words at line starts would pass for chat turns.
 _FAKE_MARKER = re.compile(r"\[\s*\d+\s*\]")
 _ROLE_TAG = re.compile(r"(?im)^\s*(system|assistant|user)\s*:")
+# Chat-template control tokens ("<|im_start|>system"): llama.cpp parses them even inside message text, so
+# article text (or a question) carrying them would open real role turns in the prompt.
+SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")
 
 
 def sanitize_evidence(text: str) -> str:
-    text = _FAKE_MARKER.sub("", text)
+    text = SPECIAL_TOKEN.sub("", _FAKE_MARKER.sub("", text))
     text = _ROLE_TAG.sub(lambda m: m.group(1).capitalize() + " -", text)
     return " ".join(text.split())
 
@@ -63,6 +68,11 @@ def answer_user_message(question: str, items: Sequence[EvidenceItem]) -> str:
     # Asking before and after the evidence measurably helps the 1.5B model pick the
     # sentence that answers (it otherwise latches onto the most similar one).
     return f"Question: {question}\nEvidence:\n{format_evidence(items)}\nQuestion: {question}\nAnswer:"
+
+
+def answer_messages(question: str, items: Sequence[EvidenceItem]) -> list[BaseMessage]:
+    """The messages sent to the LLM: the fixed system prompt, then the question and the evidence."""
+    return [SystemMessage(ANSWER_SYSTEM), HumanMessage(answer_user_message(question, items))]
 
 
 def condense_user_message(history: Sequence[tuple[str, str]], question: str) -> str:

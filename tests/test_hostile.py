@@ -17,10 +17,10 @@ import pytest
 
 from rag import render
 from rag.catalog import Catalog
-from rag.chain import answer_messages, build_chain
+from rag.chain import build_chain
 from rag.evidence import select_evidence
 from rag.indexer import build_index
-from rag.prompts import REFUSAL_TEXT
+from rag.prompts import REFUSAL_TEXT, answer_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.types import Answer, TokenEvent
