@@ -12,17 +12,23 @@ Two JSON Lines files, one object per line (blank lines are skipped):
 The loaders raise :class:`ValueError` whose message names the file, the line
 number and the field at fault, e.g.
 ``evals/datasets/seeds.jsonl, line 12: field 'answerable': Input should be a valid boolean``.
+
+A questions file may also be a user's own: RAGAS column names (``user_input``,
+``reference``, ``reference_contexts``) are accepted, ``id`` and ``answerable``
+may be left out, and unknown columns are dropped and reported by
+:func:`load_questions_with_notes` rather than rejected. The claims file stays strict.
+
 See ``evals/datasets/README.md`` for the formats and how the data was written.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -55,6 +61,11 @@ UNSUPPORTED_KINDS: frozenset[str] = frozenset(get_args(UnsupportedKind))
 SUBTLE_UNSUPPORTED_KINDS: frozenset[str] = UNSUPPORTED_KINDS - {"unrelated"}
 
 _SOURCE_PATTERN = r"^[0-9]{3}$"  # a seed file's name prefix: "000" for seeds/000_*.txt
+# RAGAS's column names (SingleTurnSample) for ours, so a RAGAS test set loads as it is.
+_RAGAS_NAMES = {"question": "user_input", "reference_answer": "reference"}
+
+KeyFact = StrictStr | list[StrictStr]
+"""A phrase, or a group of alternative phrases of which the answer must convey one."""
 
 
 class _Row(BaseModel):
@@ -65,20 +76,37 @@ class EvalQuestion(_Row):
     """One question for the assistant, with what a correct answer must contain."""
 
     id: StrictStr = Field(min_length=1, description="Unique id, e.g. 's01'.")
-    question: StrictStr = Field(min_length=1, description="The user's question as typed.")
+    question: StrictStr = Field(
+        min_length=1, validation_alias=AliasChoices("question", _RAGAS_NAMES["question"]),
+        description="The user's question as typed.",
+    )
     # answerable is declared before reference_answer/sources/key_facts so their validators can see it.
     answerable: StrictBool = Field(
-        description="False when the articles do not hold the answer (the assistant should refuse)."
+        default=True, description="False when the articles do not hold the answer (the assistant should refuse)."
     )
     reference_answer: StrictStr = Field(
-        description="1-3 sentences faithful to the articles; for unanswerable questions, a refusal."
+        validation_alias=AliasChoices("reference_answer", _RAGAS_NAMES["reference_answer"]),
+        description="1-3 sentences faithful to the articles; for unanswerable questions, a refusal.",
     )
     history: list[tuple[StrictStr, StrictStr]] = Field(
         default=[], description="Earlier (user, assistant) turns the question depends on, oldest first."
     )
-    sources: list[StrictStr] = Field(default=[], description="Prefixes ('000') of the seed files that hold the answer.")
-    key_facts: list[StrictStr] = Field(
-        default=[], description="Short phrases, worded as in the article text, that a correct answer must convey."
+    sources: list[StrictStr] = Field(
+        default=[],
+        description="The articles that hold the answer, each as a file-name prefix ('000'), file name, stem, "
+        "corpus-relative path or article id (see evals.metrics.source_matches).",
+    )
+    key_facts: list[KeyFact] = Field(
+        default=[],
+        description="Short phrases, worded as in the article text, that a correct answer must convey; "
+        "a list of phrases is one fact worded several ways (any one counts).",
+    )
+    reference_contexts: list[StrictStr] = Field(
+        default=[], description="Article excerpts that hold the answer (RAGAS); retrieval is scored on them "
+        "when there are no sources.",
+    )
+    split: Literal["dev", "test"] | None = Field(
+        default=None, description="'dev' (tune on it) or 'test' (report on it); None: in neither split."
     )
 
     @field_validator("reference_answer")
@@ -92,8 +120,8 @@ class EvalQuestion(_Row):
     @classmethod
     def _check_sources(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for source in value:
-            if not re.match(_SOURCE_PATTERN, source):
-                raise ValueError(f"source {source!r} is not a three-digit file prefix such as '000'")
+            if not source or source != source.strip():
+                raise ValueError(f"source {source!r} is empty or has leading or trailing spaces")
         if len(set(value)) != len(value):
             raise ValueError("sources are repeated")
         if info.data.get("answerable") is False and value:
@@ -102,11 +130,22 @@ class EvalQuestion(_Row):
 
     @field_validator("key_facts")
     @classmethod
-    def _check_key_facts(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if any(not fact.strip() for fact in value):
+    def _check_key_facts(cls, value: list[str | list[str]], info: ValidationInfo) -> list[str | list[str]]:
+        if any(isinstance(fact, list) and not fact for fact in value):
+            raise ValueError("a group of alternative key facts needs at least one phrase")
+        if any(not phrase.strip() for fact in value for phrase in ([fact] if isinstance(fact, str) else fact)):
             raise ValueError("key facts must not be empty")
         if info.data.get("answerable") is False and value:
             raise ValueError("an unanswerable question cannot have key facts")
+        return value
+
+    @field_validator("reference_contexts")
+    @classmethod
+    def _check_contexts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if any(not context.strip() for context in value):
+            raise ValueError("reference contexts must not be empty")
+        if info.data.get("answerable") is False and value:
+            raise ValueError("an unanswerable question cannot have reference contexts")
         return value
 
     @field_validator("history")
@@ -157,7 +196,21 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _load(path: Path, model: type[_Model]) -> list[_Model]:
+def _user_row(data: dict[str, Any], lineno: int, ignored: set[str]) -> dict[str, Any]:
+    """A user's questions row in our terms: a missing id made from the line number, unknown columns dropped.
+
+    RAGAS names are left for the model's aliases, so errors name the column the user wrote.
+    """
+    for name, ragas in _RAGAS_NAMES.items():
+        if name in data and ragas in data:
+            raise ValueError(f"fields '{name}' and '{ragas}' both given; they mean the same, keep one")
+    known = EvalQuestion.model_fields.keys() | _RAGAS_NAMES.values()
+    ignored.update(data.keys() - known)
+    return {"id": f"line-{lineno}"} | {key: value for key, value in data.items() if key in known}
+
+
+def _load(path: Path, model: type[_Model], ignored: set[str] | None = None) -> list[_Model]:
+    """Rows of ``model``; with ``ignored``, rows are a user's questions (see :func:`_user_row`)."""
     path = Path(path)
     rows: list[_Model] = []
     first_line: dict[str, int] = {}
@@ -176,6 +229,11 @@ def _load(path: Path, model: type[_Model]) -> list[_Model]:
                 raise ValueError(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})") from None
             if not isinstance(data, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(data).__name__}")
+            if ignored is not None:
+                try:
+                    data = _user_row(data, lineno, ignored)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
             try:
                 row = model.model_validate(data)
             except ValidationError as exc:
@@ -190,7 +248,14 @@ def _load(path: Path, model: type[_Model]) -> list[_Model]:
 
 def load_questions(path: Path) -> list[EvalQuestion]:
     """Read a questions file (``seeds.jsonl``); raises ValueError naming file, line and field on a bad line."""
-    return _load(path, EvalQuestion)
+    return load_questions_with_notes(path)[0]
+
+
+def load_questions_with_notes(path: Path) -> tuple[list[EvalQuestion], list[str]]:
+    """The questions of a file and, sorted, the names of the columns that were ignored because no field uses them."""
+    ignored: set[str] = set()
+    questions = _load(path, EvalQuestion, ignored)
+    return questions, sorted(ignored)
 
 
 def load_claims(path: Path) -> list[LabelledClaim]:
@@ -207,7 +272,9 @@ __all__ = [
     "SUPPORTED_KINDS",
     "UNSUPPORTED_KINDS",
     "EvalQuestion",
+    "KeyFact",
     "LabelledClaim",
     "load_claims",
     "load_questions",
+    "load_questions_with_notes",
 ]

@@ -2,14 +2,17 @@
 
 Definitions (the same words appear in the reports):
 
-* **recall@k** — share of a question's expected ``sources`` (file-name prefixes
-  such as ``"000"``) found among the file names of the k retrieved passages.
+* **recall@k** — share of a question's expected ``sources`` found among the k
+  retrieved passages (a source names an article as :func:`source_matches`
+  reads it); for a question with ``reference_contexts`` and no sources, the
+  share of its contexts found in a retrieved passage (:func:`context_found`).
 * **MRR** — mean over questions of 1 / rank of the first retrieved passage from
-  an expected source (0 when none is retrieved).
+  an expected source, or holding a reference context (0 when none is retrieved).
 * **key-fact recall** — share of a question's key facts the answer conveys; a
   fact is conveyed when at least 80 % of its content words (lower-cased, stop
   words removed, stemmed as in :func:`rag.support.terms`; numbers count as words)
-  occur in the answer.
+  occur in the answer. A key fact given as a group of alternative phrases is
+  conveyed when any one of them is.
 * **token F1** — SQuAD-style F1 of the answer's and the reference's tokens after
   lower-casing and removing punctuation and the articles a/an/the.
 * **correctness** — mean of key-fact recall and semantic similarity (MiniLM
@@ -33,14 +36,21 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rag.support import terms
 
 KEY_FACT_MIN_SHARE = 0.8
 """A key fact is conveyed when at least this share of its content words is in the answer."""
+CONTEXT_MIN_SHARE = 0.8
+"""A reference context is found in a passage holding at least this share of the context's content words."""
 
+Retrieved = str | tuple[str, str]
+"""A retrieved passage as the retrieval metrics see it: its ``source``, or its ``(source, article_id)``."""
+
+_T = TypeVar("_T")
 _MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -86,34 +96,94 @@ def strip_markers(text: str) -> str:
 # --- retrieval --------------------------------------------------------------------------
 
 
-def source_matches(prefix: str, source: str) -> bool:
-    """True when the file name of ``source`` (a corpus-relative path) starts with ``prefix`` as a whole token.
+def source_matches(expected: str, source: str, article_id: str | None = None) -> bool:
+    """True when ``expected``, a user's name for an article, names the one at ``source`` with id ``article_id``.
 
-    ``"000"`` matches ``"000_f14baaa9ae4bf647.txt"`` and ``"news/000.txt"`` but not ``"0001_x.txt"``.
+    ``source`` is a corpus-relative path. ``expected`` may be the article id, or the
+    path's last components ("bbc/politics/0512.txt", "0512.txt") whose file name
+    may be cut short at a "_" or "." (a seed-style prefix or a stem): "000" matches
+    "000_f14baaa9ae4bf647.txt" and "news/000.txt" but not "0001_x.txt", and "0512"
+    not the scale-out copy "0512-copy001.txt".
     """
-    name = source.replace("\\", "/").rsplit("/", 1)[-1]
-    if not name.startswith(prefix):
+    if article_id is not None and expected == article_id:
+        return True
+    parts = [part for part in expected.replace("\\", "/").split("/") if part not in ("", ".")]
+    *source_folders, name = source.replace("\\", "/").split("/")
+    if not parts:
         return False
-    rest = name[len(prefix) :]
-    return not rest or not rest[0].isalnum()
+    *folders, stem = parts
+    if folders and source_folders[-len(folders) :] != folders:
+        return False
+    if not name.startswith(stem):
+        return False
+    rest = name[len(stem) :]
+    return not rest or rest[0] in "_."
 
 
-def recall_at_k(sources: Sequence[str], retrieved: Sequence[str]) -> float | None:
-    """Share of expected source prefixes found among the retrieved passages' sources (None without sources)."""
-    if not sources:
+def _matches(expected: str, passage: Retrieved) -> bool:
+    return source_matches(expected, passage) if isinstance(passage, str) else source_matches(expected, *passage)
+
+
+def _found(expected: Sequence[str], retrieved: Sequence[_T], match: Callable[[str, _T], bool]) -> list[bool]:
+    return [any(match(item, passage) for passage in retrieved) for item in expected]
+
+
+def _first_rank(expected: Sequence[str], retrieved: Sequence[_T], match: Callable[[str, _T], bool]) -> float | None:
+    if not expected:
         return None
-    found = sum(any(source_matches(prefix, name) for name in retrieved) for prefix in sources)
-    return found / len(sources)
-
-
-def reciprocal_rank(sources: Sequence[str], retrieved: Sequence[str]) -> float | None:
-    """1 / rank of the first retrieved passage from any expected source; 0 if none (None without sources)."""
-    if not sources:
-        return None
-    for rank, name in enumerate(retrieved, start=1):
-        if any(source_matches(prefix, name) for prefix in sources):
+    for rank, passage in enumerate(retrieved, start=1):
+        if any(match(item, passage) for item in expected):
             return 1.0 / rank
     return 0.0
+
+
+def recall_at_k(sources: Sequence[str], retrieved: Sequence[Retrieved]) -> float | None:
+    """Share of expected sources found among the retrieved passages (None without sources)."""
+    return share(_found(sources, retrieved, _matches))
+
+
+def reciprocal_rank(sources: Sequence[str], retrieved: Sequence[Retrieved]) -> float | None:
+    """1 / rank of the first retrieved passage from any expected source; 0 if none (None without sources)."""
+    return _first_rank(sources, retrieved, _matches)
+
+
+def missing_sources(sources: Sequence[str], retrieved: Sequence[Retrieved]) -> list[str]:
+    """The expected sources that no retrieved passage comes from, in the dataset's order."""
+    return [source for source, found in zip(sources, _found(sources, retrieved, _matches), strict=True) if not found]
+
+
+def context_found(context: str, passage: str) -> bool:
+    """True when a retrieved passage holds a reference context (RAGAS ``reference_contexts``).
+
+    Either text contains the other once lower-cased with runs of spaces squeezed
+    (contexts and passages are cut from the same articles, but not at the same
+    places), or the passage has at least 80 % of the context's content words (as
+    for key facts), which forgives a little reformatting.
+    """
+    a, b = _squeezed(context), _squeezed(passage)
+    if a and b and (a in b or b in a):
+        return True
+    return _word_share(context, passage) >= CONTEXT_MIN_SHARE
+
+
+def context_recall(contexts: Sequence[str], passages: Sequence[str]) -> float | None:
+    """Share of reference contexts found in at least one retrieved passage's text (None without contexts)."""
+    return share(_found(contexts, passages, context_found))
+
+
+def context_reciprocal_rank(contexts: Sequence[str], passages: Sequence[str]) -> float | None:
+    """1 / rank of the first retrieved passage holding any reference context; 0 if none (None without contexts)."""
+    return _first_rank(contexts, passages, context_found)
+
+
+def missing_contexts(contexts: Sequence[str], passages: Sequence[str]) -> list[str]:
+    """The reference contexts that no retrieved passage holds, in the dataset's order."""
+    return [context for context, found in zip(contexts, _found(contexts, passages, context_found), strict=True)
+            if not found]
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 # --- correctness --------------------------------------------------------------------------
@@ -125,19 +195,41 @@ def fact_words(text: str) -> frozenset[str]:
     return found.content | found.numbers
 
 
-def key_fact_share(fact: str, answer: str) -> float:
-    """Share of the fact's content words that occur in the answer (a fact of stop words only: literal match)."""
-    wanted = fact_words(fact)
+def _word_share(phrase: str, text: str) -> float:
+    """Share of the phrase's content words that occur in the text (a phrase of stop words only: literal match)."""
+    wanted = fact_words(phrase)
     if not wanted:
-        return float(fact.strip().lower() in answer.lower())
-    return len(wanted & fact_words(answer)) / len(wanted)
+        return float(phrase.strip().lower() in text.lower())
+    return len(wanted & fact_words(text)) / len(wanted)
 
 
-def key_fact_conveyed(fact: str, answer: str, min_share: float = KEY_FACT_MIN_SHARE) -> bool:
+def alternatives(fact: str | Sequence[str]) -> Sequence[str]:
+    """The phrases of a key fact: itself, or the alternatives of a group."""
+    return (fact,) if isinstance(fact, str) else fact
+
+
+def fact_label(fact: str | Sequence[str]) -> str:
+    """A key fact as one line for reports: a group's alternatives joined by " | "."""
+    return " | ".join(alternatives(fact))
+
+
+def key_fact_share(fact: str | Sequence[str], answer: str) -> float:
+    """Share of the fact's content words that occur in the answer; for a group, its best alternative's share."""
+    return max((_word_share(phrase, answer) for phrase in alternatives(fact)), default=0.0)
+
+
+def key_fact_conveyed(fact: str | Sequence[str], answer: str, min_share: float = KEY_FACT_MIN_SHARE) -> bool:
     return key_fact_share(fact, answer) >= min_share
 
 
-def key_fact_recall(facts: Sequence[str], answer: str, min_share: float = KEY_FACT_MIN_SHARE) -> float | None:
+def fact_conveyed(fact: str | Sequence[str], text: str) -> bool:
+    """True when the text conveys the key fact (a group: any one of its alternatives), by the 80 % rule."""
+    return key_fact_conveyed(fact, text)
+
+
+def key_fact_recall(
+    facts: Sequence[str | Sequence[str]], answer: str, min_share: float = KEY_FACT_MIN_SHARE
+) -> float | None:
     """Share of key facts conveyed by the answer (None without key facts)."""
     if not facts:
         return None

@@ -193,7 +193,7 @@ def _bad(good: dict, **changes: object) -> str:
         (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION, id="q2", answerable="yes"), "answerable"),
         (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION, id="q2", history=[["only one"]]), "history"),
         (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION, id="q2", reference_answer=" "), "reference_answer"),
-        (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION, id="q2", notes="x"), "notes"),
+        (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION, id="q2", key_facts=["a", []]), "key_facts"),
         (load_questions, GOOD_QUESTION, _bad(GOOD_QUESTION), "id"),
         (load_claims, GOOD_CLAIM, "[1, 2]", None),
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", passage=_MISSING), "passage"),
@@ -202,7 +202,7 @@ def _bad(good: dict, **changes: object) -> str:
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM), "id"),
     ],
     ids=[
-        "q-bad-json", "q-missing", "q-type", "q-history", "q-empty-answer", "q-extra", "q-duplicate",
+        "q-bad-json", "q-missing", "q-type", "q-history", "q-empty-answer", "q-empty-fact-group", "q-duplicate",
         "c-not-object", "c-missing", "c-type", "c-kind-label", "c-duplicate",
     ],
 )
@@ -226,3 +226,202 @@ def test_unanswerable_question_cannot_name_sources(tmp_path) -> None:
     path = _write(tmp_path, [_bad(GOOD_QUESTION, answerable=False)])
     with pytest.raises(ValueError, match="line 1.*'sources'"):
         load_questions(path)
+
+
+# ------------------------------------------------------------------ a user's own dataset (RAGAS columns, source forms)
+
+
+def test_extra_columns_are_ignored_and_listed_once(tmp_path) -> None:
+    from evals.dataset import load_questions_with_notes
+
+    path = _write(tmp_path, [_bad(GOOD_QUESTION, notes="x", retrieved_contexts=["c"]),
+                             _bad(GOOD_QUESTION, id="q2", notes="y", difficulty=3)])
+    questions, ignored = load_questions_with_notes(path)
+    assert [q.id for q in questions] == ["q1", "q2"]
+    assert ignored == ["difficulty", "notes", "retrieved_contexts"]
+    assert [q.id for q in load_questions(path)] == ["q1", "q2"]  # the plain loader still returns the list
+    assert load_questions_with_notes(QUESTIONS_FILE)[1] == []
+
+
+def test_claims_stay_strict(tmp_path) -> None:
+    path = _write(tmp_path, [_bad(GOOD_CLAIM, notes="x")])
+    with pytest.raises(ValueError, match=r"line 1: field 'notes': Extra inputs are not permitted"):
+        load_claims(path)
+
+
+def test_a_ragas_row_loads_with_defaults(tmp_path) -> None:
+    row = {"user_input": "Who chairs it?", "reference": "Alain Berset.",
+           "reference_contexts": ["Alain Berset, the secretary general, said…"], "response": "ignored"}
+    path = _write(tmp_path, ["", json.dumps(row)])
+    (q,) = load_questions(path)
+    assert (q.id, q.question, q.reference_answer, q.answerable) == ("line-2", "Who chairs it?", "Alain Berset.", True)
+    assert q.reference_contexts == ["Alain Berset, the secretary general, said…"] and q.sources == []
+
+
+@pytest.mark.parametrize(("names", "ragas"), [("question", "user_input"), ("reference_answer", "reference")])
+def test_both_names_for_one_field_is_an_error(tmp_path, names: str, ragas: str) -> None:
+    row = {**GOOD_QUESTION, ragas: "the other name"}
+    path = _write(tmp_path, [json.dumps(GOOD_QUESTION), json.dumps({**row, "id": "q2"})])
+    with pytest.raises(ValueError) as excinfo:
+        load_questions(path)
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}, line 2: ") and f"'{names}'" in message and f"'{ragas}'" in message
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"user_input": 3, "reference": "R."}, "user_input"),  # errors name the column the user wrote
+        ({"user_input": "Q?", "reference": "R.", "answerable": "yes"}, "answerable"),
+        ({"user_input": "Q?", "reference": "R.", "reference_contexts": "one string"}, "reference_contexts"),
+        ({"user_input": "Q?", "reference": "R.", "reference_contexts": [" "]}, "reference_contexts"),
+        ({"user_input": "Q?", "reference": "R.", "answerable": False, "reference_contexts": ["c"]},
+         "reference_contexts"),
+        ({"user_input": "Q?", "reference": "R.", "sources": [" 000"]}, "sources"),
+        ({"user_input": "Q?", "reference": "R.", "sources": [""]}, "sources"),
+        ({"user_input": "Q?", "reference": "R.", "sources": [0]}, "sources"),
+        ({"user_input": "Q?", "reference": "R.", "key_facts": [["a", " "]]}, "key_facts"),
+        ({"user_input": "Q?", "reference": "R.", "key_facts": [["a", 1]]}, "key_facts"),
+        ({"reference": "R."}, "question"),
+    ],
+)
+def test_user_rows_keep_strict_types(tmp_path, row: dict, field: str) -> None:
+    path = _write(tmp_path, [json.dumps(row)])
+    with pytest.raises(ValueError) as excinfo:
+        load_questions(path)
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}, line 1: ") and "\n" not in message, message
+    assert re.search(rf"field '{re.escape(field)}[.']", message), message
+
+
+def test_a_user_dataset_loads_and_scores_end_to_end(tmp_path) -> None:
+    from evals import metrics
+    from evals.runner import Answered, question_record
+    from rag.corpus import article_id_for
+    from rag.types import Answer, RetrievedPassage
+
+    rows = [
+        {"id": "u1", "question": "How many members?", "reference_answer": "46.", "split": "dev",
+         "sources": ["0512.txt", "bbc/sport/0007.txt", article_id_for("bbc/tech/0100.txt"), "000"],
+         "key_facts": [["46 member states", "forty-six members"], "Council of Europe"], "annotator": "kb"},
+        {"user_input": "Why?", "reference": "Because.", "reference_contexts": ["The court ruled in May."]},
+        {"id": "u3", "question": "Who won?", "reference_answer": "The articles do not say.", "answerable": False},
+    ]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    from evals.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(path)
+    assert [q.id for q in questions] == ["u1", "line-2", "u3"] and ignored == ["annotator"]
+    assert questions[0].split == "dev" and questions[0].key_facts[0] == ["46 member states", "forty-six members"]
+
+    def passage(source: str, text: str) -> RetrievedPassage:
+        return RetrievedPassage(passage_id=source, article_id=article_id_for(source), source=source, title="T",
+                                text=text, start=0, end=len(text), score=1.0, relevance=0.9)
+
+    passages = (passage("bbc/politics/0001.txt", "Other news."),
+                passage("bbc/politics/0512.txt", "46 member states."),
+                passage("bbc/tech/0100.txt", "The court ruled in May, the article said."))
+    answer = Answer(question="q", standalone_question="q", answer="The Council of Europe has forty-six members.",
+                    refused=False, passages=passages, backend="extractive", timings={"total": 0.1})
+    scored = {"key_fact_recall": 1.0, "key_facts": [], "semantic_similarity": 0.9, "token_f1": 0.9,
+              "correctness": 0.95}
+    first = question_record(Answered(questions[0], answer), scored, {}, "extractive")["retrieval"]
+    assert (first["recall_at_k"], first["reciprocal_rank"]) == (0.5, 0.5)
+    assert first["missing_sources"] == ["bbc/sport/0007.txt", "000"]
+    second = question_record(Answered(questions[1], answer), scored, {}, "extractive")["retrieval"]
+    assert (second["matched_by"], second["recall_at_k"], second["reciprocal_rank"]) == ("reference_contexts", 1.0,
+                                                                                          0.3333)
+    assert metrics.key_fact_recall(questions[0].key_facts, answer.answer) == 1.0
+
+
+# ------------------------------------------------------------------ bbc.jsonl (questions over the shared BBC CSV)
+
+BBC_FILE = ROOT / "evals" / "datasets" / "bbc.jsonl"
+
+
+@pytest.fixture(scope="module")
+def bbc_questions() -> list[EvalQuestion]:
+    return load_questions(BBC_FILE)
+
+
+@pytest.fixture(scope="module")
+def bbc_rows() -> list[dict[str, str]]:
+    """The CSV rows in csv.DictReader order: row i is bbc/{category}/{i:04d}.txt (evals.corpora.write_bbc_articles)."""
+    import csv
+
+    from evals.corpora import bbc_csv_path
+
+    path = bbc_csv_path()
+    if not path.is_file():
+        pytest.skip(f"the shared BBC CSV is not at {path}; bbc.jsonl's grounding cannot be checked without it")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_bbc_question_counts(bbc_questions: list[EvalQuestion]) -> None:
+    qs = bbc_questions
+    assert len(qs) >= 48
+    assert sum(q.answerable for q in qs) >= 36
+    assert sum(not q.answerable for q in qs) >= 12
+    assert sum(bool(q.history) and q.answerable for q in qs) >= 6
+    assert len({s for q in qs for s in q.sources}) >= 25, "answerable questions should spread over 25+ articles"
+    assert len({(q.question, tuple(q.history)) for q in qs}) == len(qs), "repeated question"
+    assert all(re.fullmatch(r"b[0-9]{2}", q.id) for q in qs)
+
+
+def test_bbc_answerable_questions_name_stems_and_key_facts(bbc_questions: list[EvalQuestion]) -> None:
+    for q in bbc_questions:
+        if q.answerable:
+            assert q.sources and all(re.fullmatch(r"[0-9]{4}", s) for s in q.sources), q.id
+            assert 1 <= len(q.key_facts) <= 4, q.id
+            assert q.reference_answer.strip() and not q.reference_answer.startswith("The articles do not say"), q.id
+
+
+def test_bbc_unanswerable_questions_refuse(bbc_questions: list[EvalQuestion]) -> None:
+    for q in bbc_questions:
+        if not q.answerable:
+            assert not q.sources and not q.key_facts, q.id
+            assert q.reference_answer.startswith("The articles do not say"), q.id
+
+
+def test_bbc_sources_exist_once_in_the_csv(bbc_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]) -> None:
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    for q in bbc_questions:
+        for stem in q.sources:
+            assert int(stem) < len(bbc_rows), f"{q.id}: no CSV row {stem}"
+            # the indexer skips the later copy of an exact duplicate, so a source must be unique text
+            assert texts[bbc_rows[int(stem)]["text"].strip()] == 1, f"{q.id}: row {stem} is an exact duplicate"
+    categories = Counter(bbc_rows[int(q.sources[0])]["category"].lower() for q in bbc_questions if q.sources)
+    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
+
+
+def test_bbc_key_fact_words_appear_in_the_source_articles(
+    bbc_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    problems = []
+    for q in bbc_questions:
+        words = set().union(*(_content_words(bbc_rows[int(s)]["text"]) for s in q.sources)) if q.sources else set()
+        for fact in q.key_facts:
+            for phrase in [fact] if isinstance(fact, str) else fact:
+                fact_words = _content_words(phrase)
+                assert fact_words, f"{q.id}: key fact {phrase!r} has no content words"
+                missing = fact_words - words
+                if missing:
+                    problems.append(f"{q.id}: {phrase!r} -> {sorted(missing)} not in {q.sources}")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ dev / test split
+
+
+@pytest.mark.parametrize("path", [QUESTIONS_FILE, BBC_FILE], ids=["seeds", "bbc"])
+def test_datasets_have_balanced_dev_and_test_splits(path: Path) -> None:
+    questions = load_questions(path)
+    assert all(q.split in ("dev", "test") for q in questions), "every question needs a split"
+    halves = {split: [q for q in questions if q.split == split] for split in ("dev", "test")}
+    for split, qs in halves.items():
+        assert any(q.answerable for q in qs) and any(not q.answerable for q in qs), f"{split} lacks a kind"
+        assert any(q.history for q in qs), f"{split} has no follow-up"
+    for measure in (len, lambda qs: sum(q.answerable for q in qs), lambda qs: sum(bool(q.history) for q in qs)):
+        assert abs(measure(halves["dev"]) - measure(halves["test"])) <= 1

@@ -201,3 +201,125 @@ def test_a_marker_covers_the_unmarked_sentences_before_it() -> None:
         ("Cats sleep all day.", (1,), True), ("They wake at night.", (1,), False), ("Dogs bark.", (), False)]
     result = judge_answers(WordJudge(), {"q": evidence})["q"]
     assert [c["supported"] for c in result["claims"]] == [True, True, False]  # nothing follows "Dogs bark."
+
+
+# --- datasets in the user's terms: source names, key-fact groups, reference contexts ----------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "source", "article_id", "matches"),
+    [
+        ("000", "000_f14baaa9ae4bf647.txt", None, True),  # seed-style prefix
+        ("000", "0001_x.txt", None, False),
+        ("0512.txt", "bbc/politics/0512.txt", None, True),  # file name
+        ("0512.txt", "bbc/politics/05120.txt", None, False),
+        ("0512", "bbc/politics/0512.txt", None, True),  # stem
+        ("0512", "bbc/politics/0512-copy001.txt", None, False),  # a scale-out copy is another article
+        ("bbc/politics/0512.txt", "bbc/politics/0512.txt", None, True),  # corpus-relative path
+        ("politics/0512.txt", "bbc/politics/0512.txt", None, True),  # the path's last components
+        ("./bbc/politics/0512.txt", "bbc/politics/0512.txt", None, True),
+        ("bbc\\politics\\0512.txt", "bbc/politics/0512.txt", None, True),
+        ("sport/0512.txt", "bbc/politics/0512.txt", None, False),  # same name, another folder
+        ("litics/0512.txt", "bbc/politics/0512.txt", None, False),  # folders match whole
+        ("000_f14baaa9ae4bf647.txt", "000_f14baaa9ae4bf647.txt", None, True),
+        ("1a2b3c4d5e6f7a8b", "bbc/politics/0512.txt", "1a2b3c4d5e6f7a8b", True),  # article id
+        ("1a2b3c4d5e6f7a8b", "bbc/politics/0512.txt", "ffffffffffffffff", False),
+        ("1a2b3c4d5e6f7a8b", "bbc/politics/0512.txt", None, False),
+        ("bbc/", "bbc/politics/0512.txt", None, False),  # no file name
+    ],
+)
+def test_every_source_form_names_its_article(expected: str, source: str, article_id: str | None,
+                                             matches: bool) -> None:
+    assert metrics.source_matches(expected, source, article_id) is matches
+
+
+def test_an_article_id_from_rag_matches_its_file() -> None:
+    from rag.corpus import article_id_for
+
+    source = "bbc/politics/0512.txt"
+    assert metrics.source_matches(article_id_for(source), source, article_id_for(source))
+    assert not metrics.source_matches(article_id_for("bbc/politics/0513.txt"), source, article_id_for(source))
+
+
+def test_retrieval_metrics_take_article_ids_along_with_sources() -> None:
+    retrieved = [("bbc/sport/0001.txt", "id1"), ("bbc/politics/0512.txt", "id2"), ("000_f14b.txt", "id3")]
+    expected = ["id2", "000", "0099.txt"]
+    assert metrics.recall_at_k(expected, retrieved) == pytest.approx(2 / 3)
+    assert metrics.reciprocal_rank(expected, retrieved) == 0.5
+    assert metrics.missing_sources(expected, retrieved) == ["0099.txt"]
+    assert metrics.missing_sources([], retrieved) == []
+    assert metrics.recall_at_k(["0512"], ["bbc/politics/0512.txt"]) == 1.0  # plain sources still work
+
+
+def test_key_fact_groups_count_when_any_alternative_is_conveyed() -> None:
+    answer = "The Council of Europe has 46 member states [1]."
+    group = ["forty-six members", "46 member states"]
+    assert metrics.fact_conveyed(group, answer) and metrics.fact_conveyed("46 member states", answer)
+    assert not metrics.fact_conveyed(["47 member states", "EU"], answer)
+    assert metrics.key_fact_share(["alpha bravo", "council europe states"], answer) == 1.0  # the best alternative
+    assert metrics.key_fact_share(["alpha bravo", "council alpha"], answer) == 0.5
+    assert metrics.key_fact_share([], answer) == 0.0
+    assert metrics.key_fact_recall(["46 member states", ["EU", "Council of Europe"], ["Brussels"]],
+                                   answer) == pytest.approx(2 / 3)
+    assert metrics.fact_label(["EU", "Council of Europe"]) == "EU | Council of Europe"
+    assert metrics.fact_label("46 member states") == "46 member states"
+
+
+def test_reference_contexts_are_found_by_containment_or_word_overlap() -> None:
+    passage = "Starmer said leaving the ECHR would jeopardise deportation deals.  It would also breach law."
+    assert metrics.context_found("STARMER said leaving the ECHR\nwould jeopardise", passage)  # case and spaces aside
+    assert metrics.context_found(passage + " And more text after the passage.", passage)  # the passage within it
+    assert metrics.context_found("Leaving the ECHR jeopardises deals on deportation, Starmer said.", passage)
+    assert not metrics.context_found("Farage wants to leave the ECHR within a year.", passage)
+    contexts = ["Farage wants to leave the ECHR within a year.", "would jeopardise deportation deals"]
+    assert metrics.context_recall(contexts, ["unrelated text", passage]) == 0.5
+    assert metrics.context_reciprocal_rank(contexts, ["unrelated text", passage]) == 0.5
+    assert metrics.missing_contexts(contexts, [passage]) == contexts[:1]
+    assert metrics.context_recall([], [passage]) is None
+
+
+def test_question_record_scores_retrieval_by_ids_or_reference_contexts() -> None:
+    p1 = RetrievedPassage(passage_id="p1", article_id="1a2b3c4d5e6f7a8b", source="bbc/politics/0512.txt",
+                          title="T", text="Cats sleep all day.", start=0, end=19, score=1.0, relevance=0.9)
+    answer = _answer("Cats sleep all day [1].", (_citation(1, "p1", "Cats sleep all day."),), (p1,))
+    scored = {"key_fact_recall": None, "key_facts": [], "semantic_similarity": 0.9, "token_f1": 0.9,
+              "correctness": 0.9}
+    by_id = EvalQuestion(id="q1", question="q", reference_answer="r", sources=["1a2b3c4d5e6f7a8b", "0513.txt"])
+    retrieval = question_record(Answered(by_id, answer), scored, {}, "extractive")["retrieval"]
+    assert retrieval == {"matched_by": "sources", "recall_at_k": 0.5, "reciprocal_rank": 1.0,
+                         "missing_sources": ["0513.txt"]}
+    by_context = EvalQuestion(id="q2", question="q", reference_answer="r",
+                              reference_contexts=["cats sleep all day.", "Dogs bark at night."])
+    record = question_record(Answered(by_context, answer), scored, {}, "extractive")
+    assert record["retrieval"]["matched_by"] == "reference_contexts"
+    assert (record["retrieval"]["recall_at_k"], record["retrieval"]["reciprocal_rank"]) == (0.5, 1.0)
+    assert record["retrieval"]["missing_contexts"] == ["Dogs bark at night."]
+    assert any("reference context(s) not in any retrieved passage" in f for f in record["failures"])
+    neither = EvalQuestion(id="q3", question="q", reference_answer="r")
+    assert question_record(Answered(neither, answer), scored, {}, "extractive")["retrieval"] is None
+
+
+def test_report_rows_show_a_key_fact_group_joined(tmp_path) -> None:
+    from evals.runner import score_correctness
+    from tests.conftest import make_settings
+
+    q = EvalQuestion(id="q1", question="q", reference_answer="r", key_facts=["a fact", ["one way", "another"]])
+    refused = _answer("The articles don't cover this.", (), (), refused=True)  # no text: no embedder needed
+    rows = score_correctness([Answered(q, refused)], make_settings(tmp_path))["q1"]["key_facts"]
+    assert [row["fact"] for row in rows] == ["a fact", "one way | another"]
+    assert all(row["conveyed"] is False and row["share"] == 0.0 for row in rows)
+
+
+def test_reports_list_the_ignored_dataset_columns() -> None:
+    from evals.report import render_html, render_markdown
+
+    counts = {"total": 0, "answerable": 0, "unanswerable": 0, "with_history": 0, "errors": 0, "fallbacks": 0}
+    report = {"dataset": {"path": "mine.jsonl", "sha256": "ab" * 32, "ignored_columns": ["annotator", "response"]},
+              "model": {"backend": "extractive", "temperature": 0}, "index": {}, "judges": {}, "created": "now",
+              "settings": {"top_k": 5, "min_support": 0.5, "min_relevance": 0.2}, "seconds": 1, "versions": {},
+              "questions": [], "aggregates": {"questions": counts, "dropped_sentences": 0}}
+    line = "Ignored dataset columns:** annotator, response"
+    assert sum(line in row for row in render_markdown(report).splitlines()) == 1
+    assert "<li>Ignored dataset columns: annotator, response" in render_html(report)
+    report["dataset"]["ignored_columns"] = []
+    assert "Ignored" not in render_markdown(report)
