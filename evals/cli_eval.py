@@ -59,6 +59,9 @@ def run(
     judge: JudgeOpt = "auto",
     claims: ClaimsOpt = CLAIMS,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")] = None,
+    split: Annotated[
+        Literal["dev", "test"] | None, typer.Option("--split", help="Only the dev or the test half of the dataset.")
+    ] = None,
     min_faithfulness: Annotated[float | None, _minimum("--min-faithfulness", "faithfulness (primary judge)")] = None,
     min_correctness: Annotated[float | None, _minimum("--min-correctness", "correctness")] = None,
     min_refusal_recall: Annotated[float | None, _minimum("--min-refusal-recall", "refusal recall")] = None,
@@ -88,6 +91,7 @@ def run(
         claims=claims,
         judges_cache=out / "judges.json",
         limit=limit,
+        split=split,
         progress=progress,
     )
     result = run_eval(settings, config)

@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.errors import RagError
+from rag.errors import BackendError, RagError
+from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs
 from rag.settings import Settings
 from rag.support import LEXICAL_WEIGHT, LexicalSupport
 
@@ -51,7 +52,6 @@ JUDGE_SYSTEM = (
 )
 JUDGE_QUESTION = "Does the evidence support the claim? Answer Yes or No."
 LLM_THRESHOLD = 0.5
-TOP_LOGPROBS = 20
 JUDGE_NAMES = ("deterministic", "llm")
 
 
@@ -169,14 +169,7 @@ def judge_messages(item: JudgeItem) -> list[BaseMessage]:
     return [SystemMessage(JUDGE_SYSTEM), HumanMessage(user)]
 
 
-def top_logprobs_from_metadata(metadata: dict[str, Any]) -> list[tuple[str, float]]:
-    """The first token's top log-probabilities from an OpenAI-style ``response_metadata``; raises KeyError."""
-    logprobs = metadata.get("logprobs")
-    if not logprobs or not logprobs.get("content"):
-        raise KeyError("the response carries no logprobs")
-    first = logprobs["content"][0]
-    top = first.get("top_logprobs") or [first]
-    return [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+top_logprobs_from_metadata = first_token_logprobs  # the judge's name for it, kept for callers
 
 
 def describe_model(model: BaseChatModel) -> str:
@@ -208,28 +201,17 @@ class LlmJudge:
 
     @staticmethod
     def _choose_method(model: BaseChatModel) -> Callable[[list[BaseMessage]], float]:
-        from rag.llm.local import score_choices
+        scorer = choice_scorer(model, ("Yes", "No"))
 
-        if hasattr(model, "choice_probabilities"):
-
-            def local(messages: list[BaseMessage]) -> float:
-                return float(model.choice_probabilities(messages, ("Yes", "No"), top_n=TOP_LOGPROBS)["Yes"])
-
-            return local
-        # OpenAI-compatible: one non-streamed token with its top log-probabilities.
-        wanted = {"max_tokens": 1, "temperature": 0.0, "streaming": False}
-        updates = {k: v for k, v in wanted.items() if k in type(model).model_fields}
-        bound = model.model_copy(update=updates).bind(logprobs=True, top_logprobs=TOP_LOGPROBS)
-
-        def remote(messages: list[BaseMessage]) -> float:
-            reply = bound.invoke(messages)
+        def ask(messages: list[BaseMessage]) -> float:
             try:
-                top = top_logprobs_from_metadata(dict(reply.response_metadata))
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
-                raise JudgeUnavailable(f"the server returned no log-probabilities ({exc})") from exc
-            return float(score_choices(top, ("Yes", "No"))["Yes"])
+                return float(scorer(messages)["Yes"])
+            except BackendError as exc:
+                if "no log-probabilities" in str(exc):
+                    raise JudgeUnavailable(str(exc)) from exc
+                raise
 
-        return remote
+        return ask
 
     def score(self, item: JudgeItem) -> float | None:
         key = (item.claim, item.evidence)

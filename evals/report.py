@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
 
+from evals.funnel import compare_funnels, funnel_lines
+
 if TYPE_CHECKING:
     from evals.runner import Answered
 
@@ -47,9 +49,10 @@ def headline_metrics(report: dict[str, Any]) -> list[Metric]:
     rows = [
         Metric("retrieval.recall_at_k", f"recall@{k}",
                "Share of the question's expected source articles among the k retrieved passages "
-               "(answerable questions with sources).", "retrieval.n"),
+               "(answerable questions with sources; without sources, share of its reference contexts "
+               "found in a retrieved passage).", "retrieval.n"),
         Metric("retrieval.mrr", "MRR", "Mean of 1/rank of the first retrieved passage from an expected article "
-               "(0 when none is retrieved).", "retrieval.n"),
+               "or holding a reference context (0 when none is retrieved).", "retrieval.n"),
         Metric("correctness.correctness", "correctness",
                "Mean of key-fact recall and semantic similarity, over answerable questions (a refusal scores 0).",
                "correctness.n"),
@@ -173,6 +176,8 @@ def _overview(report: dict[str, Any]) -> list[str]:
         f"- **Dataset:** `{ds['path']}` (sha256 `{ds['sha256'][:16]}`), {q['total']} questions: "
         f"{q['answerable']} answerable, {q['unanswerable']} unanswerable, {q['with_history']} with history"
         + (f" (first {ds['limit']} only)" if ds.get("limit") else ""),
+        *([f"- **Ignored dataset columns:** {md(', '.join(ds['ignored_columns']))} "
+           "(no field of the question format uses them)"] if ds.get("ignored_columns") else []),
         f"- **Backend:** {model['backend']}{llm}, temperature {model['temperature']}, k = {s['top_k']}, "
         f"min_support = {s['min_support']}, min_relevance = {s['min_relevance']}",
         f"- **Index:** {report['index'].get('articles')} articles, {report['index'].get('passages')} passages "
@@ -300,6 +305,9 @@ def render_markdown(report: dict[str, Any], worst: int = WORST_CASES) -> str:
         lines.append(f"| {md(m.label)} | {_fmt(_get(aggregates, m.name), m.kind)} | {'' if n is None else n} | "
                      f"{md(m.definition)} |")
     lines += ["", "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(_outcomes(report).items())), ""]
+    funnel = funnel_lines(aggregates.get("funnel"))
+    if funnel:
+        lines += ["## Funnel", "", *funnel, ""]
     lines += ["## Judges", "", JUDGES_NOTE, "", *judges_markdown(report["judges"])]
     cases = worst_cases(report, worst)
     lines += ["## Worst cases", "", f"{len(cases)} of {sum(bool(q.get('failures')) for q in report['questions'])} "
@@ -443,6 +451,10 @@ def render_html(report: dict[str, Any], worst: int = WORST_CASES) -> str:
                      f"<td class='num'>{'' if n is None else _e(n)}</td><td>{_e(m.definition)}</td></tr>")
     parts.append("</table>")
     parts.append("<p>Outcomes: " + _e(", ".join(f"{k} {v}" for k, v in sorted(_outcomes(report).items()))) + "</p>")
+    funnel = aggregates.get("funnel")
+    if funnel and funnel.get("key_facts"):
+        parts.append("<h2>Funnel</h2>")
+        parts.append(f"<pre>{_e(chr(10).join(funnel_lines(funnel)))}</pre>")
     for title, png in charts(report):
         parts.append(f"<h3>{_e(title)}</h3><img alt='{_e(title)}' src='data:image/png;base64,{png}'>")
     parts += ["<h2>Judges</h2>", f"<p>{_e(JUDGES_NOTE)}</p>", html_table(judge_table(report["judges"]))]
@@ -571,8 +583,10 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             if fx is not None and fy is not None and fx != fy:
                 flips.append(f"{qid}: {'faithful' if fx else 'unfaithful'} -> {'faithful' if fy else 'unfaithful'} "
                              f"({judge} judge)")
+    lines += compare_funnels(a["aggregates"].get("funnel"), b["aggregates"].get("funnel"))
     lines += ["", f"{len(flips)} question outcome(s) changed" + (":" if flips else "."), *flips]
     return lines
+
 
 
 def _faithful(result: dict[str, Any]) -> bool | None:

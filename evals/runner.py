@@ -24,13 +24,14 @@ from rag.errors import RagError
 from rag.settings import Settings
 
 from evals import metrics
+from evals.funnel import aggregate_funnel, question_funnel
 from evals.judges import Judge, JudgeItem, JudgeUnavailable, LlmJudge, build_judges, cached_measurement, file_sha256
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from rag.chain import RagChain
-    from rag.types import Answer
+    from rag.types import Answer, RetrievedPassage
 
     from evals.dataset import EvalQuestion
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 REPORT_SCHEMA = 1
 CORRECT_MIN_KEY_FACT_RECALL = 0.5
 """An answered answerable question counts as "correct" when it conveys at least half its key facts."""
-LATENCY_STAGES = ("retrieval", "evidence", "first_token", "total")
+LATENCY_STAGES = ("retrieval", "evidence", "first_token", "gate", "total")
 _VERSIONED = (
     "newsrag", "langchain-core", "langchain-openai", "sentence-transformers", "torch", "chromadb", "bm25s",
     "xllamacpp", "PyStemmer", "numpy", "pydantic",
@@ -55,6 +56,7 @@ class EvalConfig:
     claims: Path | None = None  # labelled claims that measure the judges (None: do not measure)
     judges_cache: Path | None = None
     limit: int | None = None
+    split: str | None = None  # "dev" or "test": only that half of the dataset
     progress: bool = True
 
 
@@ -76,19 +78,28 @@ class EvalRun:
 # --- inputs ------------------------------------------------------------------------------
 
 
-def load_dataset(path: Path, limit: int | None = None) -> list[EvalQuestion]:
-    """The questions of a dataset file; a bad file is a one-line RagError naming file and line."""
-    from evals.dataset import load_questions
+def load_dataset(path: Path, limit: int | None = None, split: str | None = None) -> list[EvalQuestion]:
+    """The questions of a dataset file (only those of ``split`` when given); a bad file is a one-line RagError."""
+    return load_dataset_with_notes(path, limit, split)[0]
+
+
+def load_dataset_with_notes(
+    path: Path, limit: int | None = None, split: str | None = None
+) -> tuple[list[EvalQuestion], list[str]]:
+    """As :func:`load_dataset`, plus the names of the file's columns that were ignored (for the report)."""
+    from evals.dataset import load_questions_with_notes
 
     try:
-        questions = load_questions(Path(path))
+        questions, ignored = load_questions_with_notes(Path(path))
     except ValueError as exc:
         raise RagError(str(exc)) from None
     except OSError as exc:
         raise RagError(f"Cannot read the dataset {path}: {exc.strerror or exc}") from None
+    if split is not None:
+        questions = [q for q in questions if q.split == split]
     if not questions:
-        raise RagError(f"The dataset {path} holds no questions.")
-    return questions[:limit] if limit else questions
+        raise RagError(f"The dataset {path} holds no questions" + (f" in the {split!r} split." if split else "."))
+    return (questions[:limit] if limit else questions), ignored
 
 
 def ensure_index(settings: Settings, progress: bool = False) -> bool:
@@ -163,8 +174,8 @@ def score_correctness(answered: Sequence[Answered], settings: Settings) -> dict[
         q = a.question
         text = texts.get(q.id)
         facts = [
-            {"fact": fact, "share": round(metrics.key_fact_share(fact, text), 4) if text else 0.0,
-             "conveyed": bool(text) and metrics.key_fact_conveyed(fact, text)}
+            {"fact": metrics.fact_label(fact), "share": round(metrics.key_fact_share(fact, text), 4) if text else 0.0,
+             "conveyed": bool(text) and metrics.fact_conveyed(fact, text)}
             for fact in q.key_facts
         ]
         kf = metrics.key_fact_recall(q.key_facts, text) if text is not None else (0.0 if q.key_facts else None)
@@ -313,8 +324,6 @@ def question_record(
     if answer is None:
         record.update(outcome="error", failures=[f"error: {a.error}"], severity=3.0)
         return record
-    retrieved = [p.source for p in answer.passages]
-    recall = metrics.recall_at_k(q.sources, retrieved) if q.answerable else None
     record.update({
         "standalone_question": answer.standalone_question,
         "answer": answer.answer,
@@ -331,18 +340,46 @@ def question_record(
             {"source": p.source, "passage_id": p.passage_id, "relevance": round(p.relevance, 4)}
             for p in answer.passages
         ],
-        "retrieval": None if recall is None else {
-            "recall_at_k": _r(recall),
-            "reciprocal_rank": _r(metrics.reciprocal_rank(q.sources, retrieved)),
-            "missing_sources": [s for s in q.sources if not any(metrics.source_matches(s, r) for r in retrieved)],
-        },
+        "retrieval": retrieval_scores(q, answer.passages) if q.answerable else None,
         "correctness": correctness,
         "faithfulness": faithfulness,
         "latency": {stage: answer.timings[stage] for stage in LATENCY_STAGES if stage in answer.timings},
+        "strategy": answer.strategy,
+        "refused_at": answer.refused_at,
+        "confidence": answer.confidence,
+        "signals": answer.signals,
+        "funnel": question_funnel(q, answer),
     })
     record["outcome"] = _outcome(q, answer, correctness)
     record["failures"], record["severity"] = _failures(record, backend)
     return record
+
+
+def retrieval_scores(q: EvalQuestion, passages: Sequence[RetrievedPassage]) -> dict[str, Any] | None:
+    """recall@k, reciprocal rank and what was missed: by ``sources``, else by ``reference_contexts``, else None."""
+    if q.sources:
+        found = [(p.source, p.article_id) for p in passages]
+        return {
+            "matched_by": "sources",
+            "recall_at_k": _r(metrics.recall_at_k(q.sources, found)),
+            "reciprocal_rank": _r(metrics.reciprocal_rank(q.sources, found)),
+            "missing_sources": metrics.missing_sources(q.sources, found),
+        }
+    if q.reference_contexts:
+        texts = [p.text for p in passages]
+        return {
+            "matched_by": "reference_contexts",
+            "recall_at_k": _r(metrics.context_recall(q.reference_contexts, texts)),
+            "reciprocal_rank": _r(metrics.context_reciprocal_rank(q.reference_contexts, texts)),
+            "missing_sources": [],
+            "missing_contexts": [_clip(c) for c in metrics.missing_contexts(q.reference_contexts, texts)],
+        }
+    return None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _failures(record: dict[str, Any], backend: str) -> tuple[list[str], float]:
@@ -362,6 +399,10 @@ def _failures(record: dict[str, Any], backend: str) -> tuple[list[str], float]:
     retrieval = record["retrieval"]
     if retrieval and retrieval["missing_sources"]:
         failures.append(f"expected source(s) not retrieved: {', '.join(retrieval['missing_sources'])}")
+        severity += 1 - retrieval["recall_at_k"]
+    if retrieval and retrieval.get("missing_contexts"):
+        failures.append("reference context(s) not in any retrieved passage: "
+                        + " | ".join(f"'{c}'" for c in retrieval["missing_contexts"]))
         severity += 1 - retrieval["recall_at_k"]
     correctness = record["correctness"]
     if correctness and not record["refused"]:
@@ -438,6 +479,7 @@ def aggregate(records: Sequence[dict[str, Any]], judges: Sequence[str], backend:
         },
         "faithfulness": {},
         "dropped_sentences": sum(len(r["dropped_sentences"]) for r in ok),
+        "funnel": aggregate_funnel(ok),
         "latency": {
             stage: _stats(r["latency"][stage] for r in ok if stage in r["latency"]) for stage in LATENCY_STAGES
         },
@@ -542,7 +584,7 @@ def index_info(settings: Settings) -> dict[str, Any]:
 def run_eval(settings: Settings, config: EvalConfig) -> EvalRun:
     """Answer and score every question of ``config.dataset``; returns the report dict and the answers."""
     started = time.perf_counter()
-    questions = load_dataset(config.dataset, config.limit)
+    questions, ignored_columns = load_dataset_with_notes(config.dataset, config.limit, config.split)
     ensure_index(settings, progress=config.progress)
     chain, chat_model = prepare_chain(settings)
     judges = build_judges(config.judges, settings, chat_model)
@@ -590,6 +632,8 @@ def run_eval(settings: Settings, config: EvalConfig) -> EvalRun:
             "sha256": file_sha256(config.dataset),
             "questions": len(questions),
             "limit": config.limit,
+            "split": config.split,
+            "ignored_columns": ignored_columns,
         },
         "settings": settings.model_dump(mode="json"),
         "model": model_info(settings, chat_model),

@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,13 +27,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.cleaning import normalize_text
-from rag.citations import VerifiedAnswer, verify_answer
+from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
 from rag.condense import condense_question, needs_context
-from rag.embeddings import get_embedder
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
-from rag.extractive import extractive_answer
-from rag.prompts import REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages
+from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, signals
+from rag.llm.probability import ChoiceScorer, choice_scorer
+from rag.prompts import REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, gate_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.support import missing_names, names
@@ -110,6 +111,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         self.settings = settings or Settings()
         self._chat_model = chat_model
         self._model_lock = threading.Lock()
+        self._scorers: dict[int, ChoiceScorer] = {}
 
     @property
     def InputType(self) -> type[ChainInput]:  # type: ignore[override]
@@ -192,6 +194,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         started = time.perf_counter()
         question, history = parse_input(input, s.max_question_chars)
         timings: dict[str, float] = {}
+        strategy = s.strategy()
 
         # The model is loaded before retrieval only when rewriting needs it, so the
         # evidence is never held back by a cold model load.
@@ -205,7 +208,11 @@ class RagChain(Runnable[ChainInput, Answer]):
         timings["retrieval"] = time.perf_counter() - started
         yield EvidenceEvent(standalone_question=standalone, passages=tuple(passages))
 
-        def finish(verified: VerifiedAnswer, backend: str, notice: str | None, reason: str | None = None) -> Answer:
+        def finish(
+            verified: VerifiedAnswer, backend: str, notice: str | None, reason: str | None = None, *,
+            refused_at: str | None = None, items: Sequence[EvidenceItem] = (), draft: str | None = None,
+            gate: Gate | None = None,
+        ) -> Answer:
             timings["total"] = time.perf_counter() - started
             refused = verified.refused
             return Answer(
@@ -220,27 +227,55 @@ class RagChain(Runnable[ChainInput, Answer]):
                 backend=backend,
                 notice=notice,
                 timings={k: round(v, 4) for k, v in timings.items()},
+                strategy="extract" if backend == "extractive" else strategy,
+                evidence=tuple(item.text for item in items),
+                draft=draft,
+                refused_at=(refused_at or "verification") if refused else None,
+                confidence=None if gate is None else round(gate.confidence, 4),
+                signals={} if gate is None else gate.signals.as_dict(),
             )
 
         best = max((p.relevance for p in passages), default=0.0)
         if best < s.min_relevance:
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
-                         f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})")
+                         f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})",
+                         refused_at="relevance")
             return
 
         unknown = missing_names(standalone, " ".join(f"{p.title} {p.text}" for p in passages))
         if unknown and unknown == names(standalone):
             listed = ", ".join(sorted(unknown))
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
-                         f"the retrieved passages never mention {listed}")
+                         f"the retrieved passages never mention {listed}", refused_at="names")
             return
 
-        items = select_evidence(standalone, passages, search, s.evidence_sentences)
+        pool = s.evidence_sentences if strategy == "generate" else s.answer_candidates
+        items = select_evidence(standalone, passages, search, pool)
         timings["evidence"] = time.perf_counter() - started
-        if model is None and notice is None:
+        if model is None and notice is None and strategy != "extract":
             model, notice = self._model_or_notice()
         if model is None:
-            yield finish(extractive_answer(items), "extractive", notice)
+            yield finish(extractive_answer(items, s.answer_sentences), "extractive", notice, items=items)
+            return
+
+        if strategy == "select":
+            quotes = choose_quotes(items, s.answer_sentences)
+            draft = cite_items(quotes)
+            try:
+                gate = self._gate(model, standalone, quotes, best)
+            except Exception as exc:  # unreachable server, no log-probabilities: quote without the check
+                log.warning("LLM gate failed (%s); answering extractively", exc)
+                fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
+                yield finish(draft, "extractive", fallback, items=items, draft=draft.text)
+                return
+            timings["gate"] = time.perf_counter() - started
+            if gate.confidence < s.min_confidence:
+                reason = (f"the language model did not find the answer in the best sentences "
+                          f"(confidence {gate.confidence:.2f} < {s.min_confidence:.2f})")
+                yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, reason,
+                             refused_at="gate", items=items, draft=draft.text, gate=gate)
+                return
+            yield finish(draft, s.backend, notice, items=items, draft=draft.text, gate=gate)
             return
 
         raw: list[str] = []
@@ -253,10 +288,25 @@ class RagChain(Runnable[ChainInput, Answer]):
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
             fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
-            yield finish(extractive_answer(items), "extractive", fallback)
+            yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
             return
-        verified = verify_answer("".join(raw), items, search.embedder, s.min_support)
-        yield finish(verified, s.backend, notice)
+        text = "".join(raw)
+        verified = verify_answer(text, items, search.embedder, s.min_support)
+        refused_at = "model" if is_refusal(text) else "verification"
+        yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
+
+    def _gate(self, model: BaseChatModel, question: str, quotes: Sequence[EvidenceItem], relevance: float) -> Gate:
+        """The select strategy's check: P(Yes) that the quotes answer, combined with retrieval signals."""
+        if not quotes:
+            found = signals(question, quotes, relevance, 0.0)
+            return Gate(found, 0.0)
+        with self._model_lock:
+            scorer = self._scorers.get(id(model))
+            if scorer is None:
+                scorer = self._scorers[id(model)] = choice_scorer(model, ("Yes", "No"))
+        p_yes = scorer(gate_messages(question, gate_evidence(quotes)))["Yes"]
+        found = signals(question, quotes, relevance, p_yes)
+        return Gate(found, confidence(found))
 
     def _model_or_notice(self) -> tuple[BaseChatModel | None, str | None]:
         if self.settings.backend == "extractive":
@@ -272,6 +322,14 @@ class RagChain(Runnable[ChainInput, Answer]):
             text = chunk.content if isinstance(chunk.content, str) else ""
             if text:
                 yield text
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The select strategy's verdict on the quoted sentences."""
+
+    signals: Signals
+    confidence: float
 
 
 def _short(exc: BaseException) -> str:

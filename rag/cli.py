@@ -170,14 +170,17 @@ def chat(
         if not question:
             break
         try:
+            streamed = False
             for event in chain.stream({"question": question, "chat_history": history}):
                 if isinstance(event, EvidenceEvent):
                     titles = sorted({p.title for p in event.passages})
                     typer.echo(f"(searching {len(event.passages)} passages from {len(titles)} articles)")
                 elif isinstance(event, TokenEvent):
                     typer.echo(event.text, nl=False)
+                    streamed = True
                 else:
-                    typer.echo("\n" + "-" * 40)
+                    if streamed:  # the generate strategy's raw text, replaced by the verified answer
+                        typer.echo("\n" + "-" * 40)
                     _print_answer(event)
                     history.append((question, event.answer))
         except RagError as exc:

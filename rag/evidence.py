@@ -7,6 +7,7 @@ numbered evidence item whose offsets point into its article's cleaned text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -19,6 +20,14 @@ from rag.types import RetrievedPassage
 if TYPE_CHECKING:
     from rag.retrieve import HybridSearch
 
+# Lines addressed to an assistant rather than to readers ("Ignore previous instructions and reply only
+# with ..."): injected text, never evidence; they would otherwise be quoted or obeyed.
+_INSTRUCTION_LIKE = re.compile(
+    r"(?i)\bignore\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?(?:previous|prior|earlier|above)\s+"
+    r"(?:instructions|rules|prompts|directions)\b"
+    r"|\b(?:reply|answer|respond)\s+only\s+with\b|\bdeveloper mode\b|\byou are now\b"
+    r"|^\W*(?:#+\s*)?(?:system|assistant)\s*:"
+)
 # Sentences shorter than this carry no claim worth citing ("Read on.", "He said:").
 _MIN_SENTENCE_CHARS = 25
 # Weight of relevance against novelty when picking sentences (1.0 = relevance only).
@@ -69,7 +78,8 @@ def select_evidence(
             previous = 0.0 if new_paragraph else own
             key = (passage.article_id, passage.start + start)  # overlapping passages repeat sentences
             # Questions (subheadings like "What's the issue?") state nothing to cite.
-            if key in seen or len(text) < _MIN_SENTENCE_CHARS or text.rstrip("\"'”’ ").endswith("?"):
+            if (key in seen or len(text) < _MIN_SENTENCE_CHARS or text.rstrip("\"'”’ ").endswith("?")
+                    or _INSTRUCTION_LIKE.search(text)):
                 continue
             seen.add(key)
             candidates.append(EvidenceItem(0, text, passage, passage.start + start, passage.start + end, score))

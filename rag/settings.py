@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["local", "openai", "extractive"]
+AnswerStrategy = Literal["auto", "select", "generate", "extract"]
 PackagedModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 
 # Bump when the on-disk layout or the meaning of stored data changes.
@@ -64,7 +65,17 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=512, description="Context window (tokens) for llama.cpp.")
     temperature: float = Field(0.0, ge=0, le=2)
     max_answer_tokens: int = Field(200, ge=16, le=4096)
-    evidence_sentences: int = Field(6, ge=1, le=40, description="Sentences selected from the top passages for the prompt.")
+    answer_strategy: AnswerStrategy = Field(
+        "auto",
+        description="How the answer is made. select: the best evidence sentences are quoted, and the LLM only judges "
+        "whether they answer the question (refusing when it is not confident); generate: the LLM writes the answer "
+        "from the evidence and every sentence is verified; extract: the best sentences are quoted, no LLM. auto: "
+        "select for local, generate for openai, extract for extractive.",
+    )
+    evidence_sentences: int = Field(6, ge=1, le=40, description="generate: sentences selected from the top passages for the prompt.")
+    answer_candidates: int = Field(12, ge=1, le=40, description="select/extract: sentences taken from the top passages before the best are quoted.")
+    answer_sentences: int = Field(4, ge=1, le=10, description="select/extract: most evidence spans quoted in an answer.")
+    min_confidence: float = Field(0.5, ge=0, le=1, description="select: refuse below this confidence that the quoted sentences answer the question.")
     openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible server.")
     openai_model: str = Field("qwen2.5-coder-1.5b-instruct", description="Model name sent to the OpenAI-compatible server.")
     openai_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the OpenAI-compatible server.")
@@ -78,6 +89,14 @@ class Settings(BaseSettings):
     auth: str | None = Field(None, description="user:password for basic auth; unset means open.")
     concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
     max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")
+
+    def strategy(self) -> Literal["select", "generate", "extract"]:
+        """The answer strategy in force: ``answer_strategy``, with auto resolved by the backend."""
+        if self.backend == "extractive":
+            return "extract"
+        if self.answer_strategy != "auto":
+            return self.answer_strategy
+        return "select" if self.backend == "local" else "generate"
 
     @field_validator("chroma_url")
     @classmethod

@@ -99,7 +99,19 @@ class Answer(_Record):
     dropped_sentences: tuple[str, ...] = Field((), description="Generated sentences removed because no passage supports them.")
     backend: str = Field(description="The backend that produced the answer (extractive when it fell back).")
     notice: str | None = Field(None, description="Shown to the user, e.g. that the LLM was unreachable and extractive mode answered.")
-    timings: dict[str, float] = Field(default_factory=dict, description="Seconds: retrieval, first_token, total.")
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="Seconds: retrieval, evidence, first_token (generate), gate (select), total."
+    )
+    strategy: str | None = Field(None, description="How the answer was made: select, generate or extract.")
+    evidence: tuple[str, ...] = Field((), description="The evidence sentences the answer was made from.")
+    draft: str | None = Field(
+        None, description="The answer before the last check: the model's raw text (generate) or the quoted sentences (select)."
+    )
+    refused_at: str | None = Field(
+        None, description="The stage that refused: relevance, names, gate, model or verification."
+    )
+    confidence: float | None = Field(None, description="select: confidence (0..1) that the quoted sentences answer the question.")
+    signals: dict[str, float] = Field(default_factory=dict, description="select: the signals the confidence was computed from.")
 
 
 class EvidenceEvent(_Record):
