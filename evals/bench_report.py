@@ -88,12 +88,12 @@ def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                        f"{_s(big_evidence, 3)} s", big_evidence is not None and big_evidence < 0.5, big or "not run"))
 
     local_total = _get(_answer_summary(results, "seeds", "local"), "total", "median")
-    goals.append(_goal("full local answer p50 on seeds (1.5B)", "< 8 s", local_total, f"{_s(local_total)} s",
-                       local_total is not None and local_total < 8, "seeds, local"))
+    goals.append(_goal("full local answer p50 on seeds (1.5B)", "<= 5 s", local_total, f"{_s(local_total)} s",
+                       local_total is not None and local_total <= 5, "seeds, local"))
 
     speedup = _get(results, "baseline", "seeds", "speedup_total_p50")
-    goals.append(_goal("local answer speed-up vs baseline (same model)", ">= 3x", speedup, _x(speedup),
-                       speedup is not None and speedup >= 3, "seeds"))
+    goals.append(_goal("local answer speed-up vs baseline (same model)", ">= 3.5x", speedup, _x(speedup),
+                       speedup is not None and speedup >= 3.5, "seeds"))
 
     ingest_size = "bbc" if _get(results, "ingest", "bbc") else next(iter(results.get("ingest") or {}), None)
     pct = _get(results, "ingest", ingest_size, "ingest_pct_of_raw") if ingest_size else None
@@ -266,14 +266,19 @@ def _app(results: dict[str, Any]) -> list[str]:
         return []
     if a.get("status") != "ok":
         return ["## App cold start", "", f"n/a: {a.get('reason', 'not run')}", ""]
-    rows = [[a["backend"], a["index"], _s(a["ready_seconds"]), _s(a.get("first_answer_seconds")),
+    rows = [[a["backend"], a["index"], _s(a.get("model_assembly_seconds")), _s(a["ready_seconds"]),
+             _s(a.get("first_answer_seconds")), _s(a.get("launch_to_first_answer_seconds")),
              f"{_s(_get(a, 'answer_seconds', 'median'))}", a["questions"], _mib(a["rss_ready_bytes"]),
              _mib(a["rss_serving_bytes"]), _mib(a["rss_peak_bytes"])]]
-    header = ["backend", "index", "start to HTTP 200 (s)", "first answer (s)", "answer p50 (s)", "questions",
-              "RSS at ready (MiB)", "RSS serving (MiB)", "RSS peak (MiB)"]
+    header = ["backend", "index", "model assembly (s)", "start to HTTP 200 (s)", "first answer (s)",
+              "start to first answer (s)", "answer p50 (s)", "questions", "RSS at ready (MiB)", "RSS serving (MiB)",
+              "RSS peak (MiB)"]
     return ["## App cold start", "", *_table(header, rows), "",
-            "`python app.py` on a copy of the index; RSS of the process and its children (psutil), after answering "
-            "the questions through gradio_client `/ask`.", ""]
+            "`python app.py` on a copy of the index, the first question sent as soon as the page answers; "
+            "*model assembly* is the set-up step `./run setup` does once (the packaged GGUF put together from its "
+            "wheels into an empty cache and verified), *start to first answer* = HTTP 200 + the first answer, which "
+            "waits for the app's warm-up (index, model load, the gate's prompt cached). RSS of the process and its "
+            "children (psutil), after answering the questions through gradio_client `/ask`.", ""]
 
 
 def _scale_out(results: dict[str, Any]) -> list[str]:

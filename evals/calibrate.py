@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("p_yes", "relevance", "name_gap", "term_coverage")
+FEATURES = ("p_yes", "found", "relevance", "term_coverage")
 
 
 def features(signals: dict[str, float]) -> list[float]:
     p = min(max(signals["p_yes"], 1e-4), 1 - 1e-4)
-    return [math.log(p / (1 - p)), signals["relevance"], signals["name_gap"], signals["term_coverage"]]
+    return [math.log(p / (1 - p)), signals["found"], signals["relevance"], signals["term_coverage"]]
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
@@ -53,7 +53,9 @@ def main() -> None:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
         if report["dataset"].get("split") != "dev":
             raise SystemExit(f"{path}: not a dev-split report (rag eval --split dev); calibrate on dev only")
-        rows += [(q["id"], q["answerable"], q["signals"]) for q in report["questions"] if q.get("signals")]
+        # Questions whose phrase was NONE or not in the quotes are refused whatever the weights: not fitted.
+        rows += [(q["id"], q["answerable"], q["signals"]) for q in report["questions"]
+                 if q.get("signals") and q["signals"]["found"] > 0]
     x = np.array([features(s) for _, _, s in rows])
     y = np.array([float(a) for _, a, _ in rows])
     w = fit(x, y, args.l2)

@@ -53,6 +53,10 @@ def run(
     dataset: DatasetOpt = None,
     out: OutOpt = None,
     backend: BackendOpt = None,
+    strategy: Annotated[
+        Literal["auto", "select", "generate", "extract"] | None,
+        typer.Option("--strategy", help="Answer strategy (RAG_ANSWER_STRATEGY): select, generate, extract or auto."),
+    ] = None,
     k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve.")] = None,
     index: Annotated[Path | None, typer.Option("--index", help="Index folder (built if missing).")] = None,
     corpus: Annotated[Path | None, typer.Option("--corpus", help="Folder of articles.")] = None,
@@ -84,7 +88,7 @@ def run(
     from evals.report import check_thresholds, render_markdown, write_ragas, write_reports
     from evals.runner import EvalConfig, run_eval
 
-    settings = get_settings(corpus_dir=corpus, index_dir=index, backend=backend, top_k=k)
+    settings = get_settings(corpus_dir=corpus, index_dir=index, backend=backend, top_k=k, answer_strategy=strategy)
     config = EvalConfig(
         dataset=dataset,
         judges=judge_names(judge, settings.backend),

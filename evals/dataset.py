@@ -6,8 +6,8 @@ Two JSON Lines files, one object per line (blank lines are skipped):
   reference answer, the articles that hold the answer and the key facts a
   correct answer must convey.
 * ``claims.jsonl`` -> :class:`LabelledClaim`: one-sentence claims paired with a
-  verbatim passage of a seed article, labelled supported or not, for measuring
-  faithfulness judges.
+  verbatim passage of a seed or BBC article, labelled supported or not (with a
+  dev/test split), for measuring faithfulness judges.
 
 The loaders raise :class:`ValueError` whose message names the file, the line
 number and the field at fault, e.g.
@@ -24,6 +24,7 @@ See ``evals/datasets/README.md`` for the formats and how the data was written.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
@@ -52,6 +53,7 @@ UnsupportedKind = Literal[
     "wrong_entity",
     "wrong_date",
     "overgeneralisation",
+    "relation_invented",
     "unrelated",
 ]
 ClaimKind = Literal[SupportedKind, UnsupportedKind]
@@ -60,7 +62,8 @@ UNSUPPORTED_KINDS: frozenset[str] = frozenset(get_args(UnsupportedKind))
 # The unsupported kinds made by a minimal edit of a true claim (everything but "unrelated").
 SUBTLE_UNSUPPORTED_KINDS: frozenset[str] = UNSUPPORTED_KINDS - {"unrelated"}
 
-_SOURCE_PATTERN = r"^[0-9]{3}$"  # a seed file's name prefix: "000" for seeds/000_*.txt
+# A seed file's name prefix ("000" for seeds/000_*.txt) or a BBC article's stem ("0289" for bbc/sports/0289.txt).
+_SOURCE_PATTERN = r"^(?:[0-9]{3}|[0-9]{4})$"
 # RAGAS's column names (SingleTurnSample) for ours, so a RAGAS test set loads as it is.
 _RAGAS_NAMES = {"question": "user_input", "reference_answer": "reference"}
 
@@ -157,18 +160,32 @@ class EvalQuestion(_Row):
 
 
 class LabelledClaim(_Row):
-    """A claim, a verbatim passage of one seed article, and whether the passage supports the claim."""
+    """A claim, a verbatim passage of one article (seed or BBC), and whether the passage supports the claim."""
 
     id: StrictStr = Field(min_length=1, description="Unique id, e.g. 'c001'.")
     claim: StrictStr = Field(min_length=1, description="One sentence to judge.")
     passage: StrictStr = Field(
-        min_length=1, description="1-3 consecutive sentences copied verbatim from the seed file."
+        min_length=1, description="1-3 consecutive sentences copied verbatim from the source article."
     )
     source: StrictStr = Field(
-        pattern=_SOURCE_PATTERN, description="Prefix ('000') of the seed file the passage comes from."
+        description="The article the passage comes from: a seed file's three-digit prefix ('000') or a BBC "
+        "article's four-digit stem ('0289', row 289 of the BBC CSV)."
     )
     supported: StrictBool = Field(description="True when the passage alone supports the claim.")
     kind: ClaimKind = Field(description="How the claim was made; must agree with 'supported'.")
+    split: Literal["dev", "test"] | None = Field(
+        default=None, description="'dev' (tune a judge on it) or 'test' (report on it); None: in neither split."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        if not re.fullmatch(_SOURCE_PATTERN, value):
+            raise ValueError(
+                f"source {value!r} must be a seed file's three-digit prefix ('000') or a BBC article's "
+                "four-digit stem ('0289')"
+            )
+        return value
 
     @field_validator("kind")
     @classmethod

@@ -178,7 +178,7 @@ def _overview(report: dict[str, Any]) -> list[str]:
         + (f" (first {ds['limit']} only)" if ds.get("limit") else ""),
         *([f"- **Ignored dataset columns:** {md(', '.join(ds['ignored_columns']))} "
            "(no field of the question format uses them)"] if ds.get("ignored_columns") else []),
-        f"- **Backend:** {model['backend']}{llm}, temperature {model['temperature']}, k = {s['top_k']}, "
+        f"- **Backend:** {model['backend']}{llm}, strategy {model.get('strategy', 'generate')}, temperature {model['temperature']}, k = {s['top_k']}, "
         f"min_support = {s['min_support']}, min_relevance = {s['min_relevance']}",
         f"- **Index:** {report['index'].get('articles')} articles, {report['index'].get('passages')} passages "
         f"(fingerprint `{report['index'].get('fingerprint')}`)",

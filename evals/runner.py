@@ -552,7 +552,8 @@ def code_info() -> dict[str, Any]:
 
 
 def model_info(settings: Settings, chat_model: BaseChatModel | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"backend": settings.backend, "temperature": settings.temperature}
+    info: dict[str, Any] = {"backend": settings.backend, "strategy": settings.strategy(),
+                            "temperature": settings.temperature}
     if chat_model is None:
         return info
     from rag.llm.local import ChatLlamaCpp

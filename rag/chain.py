@@ -31,9 +31,9 @@ from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
 from rag.condense import condense_question, needs_context
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
-from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, signals
-from rag.llm.probability import ChoiceScorer, choice_scorer
-from rag.prompts import REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, gate_messages
+from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
+from rag.llm.probability import TOP_LOGPROBS, first_token_logprobs, none_probability
+from rag.prompts import NONE, REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, extract_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.support import missing_names, names
@@ -111,7 +111,6 @@ class RagChain(Runnable[ChainInput, Answer]):
         self.settings = settings or Settings()
         self._chat_model = chat_model
         self._model_lock = threading.Lock()
-        self._scorers: dict[int, ChoiceScorer] = {}
 
     @property
     def InputType(self) -> type[ChainInput]:  # type: ignore[override]
@@ -132,6 +131,22 @@ class RagChain(Runnable[ChainInput, Answer]):
 
                 self._chat_model = build_chat_model(self.settings)
             return self._chat_model
+
+    def warm_up(self) -> None:
+        """Open the index, load the model and read its fixed prompt into the cache, so the first question is quick."""
+        get_search(self.settings).search("warm up", 1)
+        model, notice = self._model_or_notice()
+        if model is None:
+            if notice:
+                log.warning("%s", notice)
+            return
+        from rag.llm.factory import check_backend
+
+        check_backend(model)
+        if self.settings.strategy() == "select":
+            model.invoke(extract_messages("warm up", ["warm up"]), max_tokens=1)  # its system prompt, now cached
+        elif self.settings.strategy() == "generate":
+            model.invoke(answer_messages("warm up", []), max_tokens=1)
 
     # --- Runnable interface --------------------------------------------------
     def invoke(self, input: ChainInput, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
@@ -233,6 +248,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 refused_at=(refused_at or "verification") if refused else None,
                 confidence=None if gate is None else round(gate.confidence, 4),
                 signals={} if gate is None else gate.signals.as_dict(),
+                short_answer=None if gate is None else gate.phrase,
             )
 
         best = max((p.relevance for p in passages), default=0.0)
@@ -270,8 +286,13 @@ class RagChain(Runnable[ChainInput, Answer]):
                 return
             timings["gate"] = time.perf_counter() - started
             if gate.confidence < s.min_confidence:
-                reason = (f"the language model did not find the answer in the best sentences "
-                          f"(confidence {gate.confidence:.2f} < {s.min_confidence:.2f})")
+                if is_none(gate.phrase):
+                    why = "found no answer in the best sentences"
+                elif gate.signals.found == 0.0:
+                    why = f"answered {gate.phrase!r}, which the best sentences do not say"
+                else:
+                    why = f"was not confident that the best sentences answer ({gate.phrase!r})"
+                reason = f"the language model {why} (confidence {gate.confidence:.2f} < {s.min_confidence:.2f})"
                 yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, reason,
                              refused_at="gate", items=items, draft=draft.text, gate=gate)
                 return
@@ -296,17 +317,19 @@ class RagChain(Runnable[ChainInput, Answer]):
         yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
 
     def _gate(self, model: BaseChatModel, question: str, quotes: Sequence[EvidenceItem], relevance: float) -> Gate:
-        """The select strategy's check: P(Yes) that the quotes answer, combined with retrieval signals."""
-        if not quotes:
-            found = signals(question, quotes, relevance, 0.0)
-            return Gate(found, 0.0)
-        with self._model_lock:
-            scorer = self._scorers.get(id(model))
-            if scorer is None:
-                scorer = self._scorers[id(model)] = choice_scorer(model, ("Yes", "No"))
-        p_yes = scorer(gate_messages(question, gate_evidence(quotes)))["Yes"]
-        found = signals(question, quotes, relevance, p_yes)
-        return Gate(found, confidence(found))
+        """The select strategy's check: the phrase the model copies from the quotes as the answer, P(it says NONE)."""
+        texts = gate_evidence(quotes)
+        if not texts:
+            return Gate(signals(question, texts, relevance, NONE, 0.0), 0.0, NONE)
+        reply = model.invoke(extract_messages(question, texts), max_tokens=EXTRACT_TOKENS, logprobs=True,
+                             top_logprobs=TOP_LOGPROBS)
+        phrase = " ".join(str(reply.content).split())
+        try:
+            p_answer = 1.0 - none_probability(first_token_logprobs(dict(reply.response_metadata)))
+        except (KeyError, IndexError, TypeError, ValueError):  # a server without log-probabilities
+            p_answer = 0.0 if is_none(phrase) else 1.0
+        found = signals(question, texts, relevance, phrase, p_answer)
+        return Gate(found, confidence(found), phrase)
 
     def _model_or_notice(self) -> tuple[BaseChatModel | None, str | None]:
         if self.settings.backend == "extractive":
@@ -330,6 +353,11 @@ class Gate:
 
     signals: Signals
     confidence: float
+    phrase: str  # what the model copied from the quotes as the answer (NONE: no answer there)
+
+
+# The copied answer phrase is short; a longer reply is cut (and its words are still checked).
+EXTRACT_TOKENS = 24
 
 
 def _short(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ import typer
 
 from rag import _env  # noqa: F401
 from rag.errors import RagError
-from rag.settings import Backend, Settings, get_settings
+from rag.settings import AnswerStrategy, Backend, Settings, get_settings
 from rag.types import Answer, EvidenceEvent, TokenEvent
 
 app = typer.Typer(
@@ -31,6 +31,10 @@ IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder (de
 KOpt = Annotated[int | None, typer.Option("--k", min=1, max=50, help="Passages to retrieve.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 BackendOpt = Annotated[Backend | None, typer.Option("--backend", help="local, openai or extractive.")]
+StrategyOpt = Annotated[
+    AnswerStrategy | None,
+    typer.Option("--strategy", help="select, generate, extract or auto (RAG_ANSWER_STRATEGY; see the README)."),
+]
 
 
 def _settings(corpus: Path | None = None, index: Path | None = None, **extra: Any) -> Settings:
@@ -125,6 +129,7 @@ def _print_answer(answer: Answer) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     backend: BackendOpt = None,
+    strategy: StrategyOpt = None,
     k: KOpt = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
@@ -133,7 +138,7 @@ def ask(
     """Answer a question from the indexed articles, with citations."""
     from rag.chain import build_chain
 
-    settings = _settings(corpus, index, backend=backend, top_k=k)
+    settings = _settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy)
     chain = build_chain(settings)
     if as_json:
         _print_json(chain.invoke(question).model_dump(mode="json"))
@@ -152,6 +157,7 @@ def ask(
 @app.command()
 def chat(
     backend: BackendOpt = None,
+    strategy: StrategyOpt = None,
     k: KOpt = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
@@ -159,7 +165,7 @@ def chat(
     """A terminal chat that streams answers and prints their sources (Ctrl-D to quit)."""
     from rag.chain import build_chain
 
-    chain = build_chain(_settings(corpus, index, backend=backend, top_k=k))
+    chain = build_chain(_settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy))
     history: list[tuple[str, str]] = []
     typer.echo("Ask about the articles. Empty line or Ctrl-D to quit.")
     while True:

@@ -112,6 +112,9 @@ class Answer(_Record):
     )
     confidence: float | None = Field(None, description="select: confidence (0..1) that the quoted sentences answer the question.")
     signals: dict[str, float] = Field(default_factory=dict, description="select: the signals the confidence was computed from.")
+    short_answer: str | None = Field(
+        None, description="select: the phrase the model copied from the quotes as the answer (NONE: it found none)."
+    )
 
 
 class EvidenceEvent(_Record):

@@ -314,12 +314,7 @@ class RagApp:
     def warm_up(self) -> None:
         """Load the embedder and index (and the local model) so the first question is quick."""
         try:
-            chain = self.chain()
-            from rag.retrieve import get_search
-
-            get_search(chain.settings).search("warm up", 1)
-            if chain.settings.backend == "local":
-                chain.chat_model()
+            self.chain().warm_up()
         except Exception as exc:  # the first question will report it properly
             log.warning("warm-up failed: %s", exc)
 

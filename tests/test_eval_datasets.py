@@ -134,7 +134,8 @@ def test_key_fact_words_appear_in_the_named_articles(questions: list[EvalQuestio
 
 
 def test_claim_counts(claims: list[LabelledClaim]) -> None:
-    assert len(claims) >= 110
+    assert len(claims) >= 194 + 150
+    assert sum(_is_seed(c) for c in claims) >= 110
     labels = Counter(c.supported for c in claims)
     assert labels[True] == labels[False]
     kinds = Counter(c.kind for c in claims)
@@ -145,8 +146,15 @@ def test_claim_counts(claims: list[LabelledClaim]) -> None:
     assert len({c.claim for c in claims}) == len(claims), "repeated claim"
 
 
+def _is_seed(claim: LabelledClaim) -> bool:
+    """A claim about a seed article (three-digit source); the others are about BBC CSV rows (four digits)."""
+    return len(claim.source) == 3
+
+
 def test_passages_are_verbatim_article_text(claims: list[LabelledClaim]) -> None:
     for c in claims:
+        if not _is_seed(c):
+            continue  # BBC passages: test_bbc_claim_passages_are_verbatim_csv_text
         assert c.passage in _raw(c.source), f"{c.id}: passage not found verbatim in seed {c.source}"
         assert c.passage in _article_text(c.source), f"{c.id}: passage comes from a footer, not the article"
         assert c.passage == c.passage.strip() and "\n" not in c.passage, c.id
@@ -154,14 +162,70 @@ def test_passages_are_verbatim_article_text(claims: list[LabelledClaim]) -> None
 
 def test_passages_are_short(claims: list[LabelledClaim]) -> None:
     boundary = re.compile(r"[.!?][\"'”’]?\s+[\"“‘']?[A-Z]")
+    lower_case_boundary = re.compile(r"\.\s+\S")  # the BBC CSV is lower-cased and has lost all but full stops
     for c in claims:
-        assert len(boundary.findall(c.passage)) + 1 <= 3, f"{c.id}: passage longer than three sentences"
+        found = boundary if _is_seed(c) else lower_case_boundary
+        assert len(found.findall(c.passage)) + 1 <= 3, f"{c.id}: passage longer than three sentences"
 
 
 def test_unsupported_claims_are_not_copies(claims: list[LabelledClaim]) -> None:
     for c in claims:
         if not c.supported:
             assert c.claim.strip() not in c.passage, c.id
+
+
+def test_bbc_claim_counts(claims: list[LabelledClaim]) -> None:
+    bbc = [c for c in claims if not _is_seed(c)]
+    assert len(bbc) >= 150
+    assert all(re.fullmatch(r"[0-9]{4}", c.source) for c in bbc)
+    assert abs(sum(c.supported for c in bbc) / len(bbc) - 0.5) <= 0.1, "BBC claims should be about half supported"
+    assert len({c.source for c in bbc}) >= 40, "BBC claims should spread over 40+ articles"
+    kinds = Counter(c.kind for c in bbc)
+    assert kinds["relation_invented"] >= 50
+    assert set(kinds) >= SUPPORTED_KINDS, kinds
+
+
+def test_relation_invented_claims_reuse_the_passage_words(claims: list[LabelledClaim]) -> None:
+    """The kind is for claims a word-overlap check would pass: their every content word is in the passage."""
+    problems = []
+    for c in claims:
+        if c.kind == "relation_invented":
+            missing = _content_words(c.claim) - _content_words(c.passage)
+            if missing:
+                problems.append(f"{c.id}: {sorted(missing)} not in the passage")
+    assert not problems, "\n".join(problems)
+
+
+def test_claims_have_a_split_and_a_passage_stays_in_one(claims: list[LabelledClaim]) -> None:
+    assert all(c.split in ("dev", "test") for c in claims), "every claim needs a split"
+    splits: dict[str, set[str | None]] = {}
+    for c in claims:
+        splits.setdefault(c.passage, set()).add(c.split)
+    mixed = [passage[:60] for passage, found in splits.items() if len(found) > 1]
+    assert not mixed, f"claims sharing a passage are in different splits: {mixed}"
+    for subset in (claims, [c for c in claims if c.kind == "relation_invented"]):
+        dev = sum(c.split == "dev" for c in subset)
+        assert abs(dev / len(subset) - 0.5) <= 0.05, f"{dev} of {len(subset)} in dev"
+    for split in ("dev", "test"):
+        labels = Counter(c.supported for c in claims if c.split == split)
+        assert labels[True] and labels[False], f"{split} lacks a label"
+
+
+def test_bbc_claim_passages_are_verbatim_csv_text(
+    claims: list[LabelledClaim], bbc_rows: list[dict[str, str]]
+) -> None:
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    categories: Counter[str] = Counter()
+    for source in sorted({c.source for c in claims if not _is_seed(c)}):
+        assert int(source) < len(bbc_rows), f"no CSV row {source}"
+        text = bbc_rows[int(source)]["text"].strip()
+        assert texts[text] == 1, f"row {source} is an exact duplicate (the indexer keeps only the first copy)"
+        categories[bbc_rows[int(source)]["category"].lower()] += 1
+    for c in claims:
+        if not _is_seed(c):
+            assert c.passage in bbc_rows[int(c.source)]["text"], f"{c.id}: passage not verbatim in CSV row {c.source}"
+            assert c.passage == c.passage.strip() and "\n" not in c.passage, c.id
+    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
 
 
 # ------------------------------------------------------------------ loader errors
@@ -199,11 +263,13 @@ def _bad(good: dict, **changes: object) -> str:
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", passage=_MISSING), "passage"),
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", supported=1), "supported"),
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", kind="negation"), "kind"),
+        (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", source="00289"), "source"),
+        (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM, id="c2", split="train"), "split"),
         (load_claims, GOOD_CLAIM, _bad(GOOD_CLAIM), "id"),
     ],
     ids=[
         "q-bad-json", "q-missing", "q-type", "q-history", "q-empty-answer", "q-empty-fact-group", "q-duplicate",
-        "c-not-object", "c-missing", "c-type", "c-kind-label", "c-duplicate",
+        "c-not-object", "c-missing", "c-type", "c-kind-label", "c-source", "c-split", "c-duplicate",
     ],
 )
 def test_loader_errors_name_file_line_and_field(tmp_path, loader, good, bad_line, field) -> None:
@@ -215,6 +281,18 @@ def test_loader_errors_name_file_line_and_field(tmp_path, loader, good, bad_line
     assert path.name in message, message
     if field is not None:
         assert re.search(rf"field '{re.escape(field)}[.']", message), message
+
+
+def test_claim_sources_and_splits(tmp_path) -> None:
+    rows = [
+        _bad(GOOD_CLAIM, id="c1", source="0289", split="dev"),
+        _bad(GOOD_CLAIM, id="c2", supported=False, kind="relation_invented"),
+    ]
+    first, second = load_claims(_write(tmp_path, rows))
+    assert (first.source, first.split) == ("0289", "dev") and second.split is None
+    assert "relation_invented" in SUBTLE_UNSUPPORTED_KINDS
+    with pytest.raises(ValueError, match=r"line 1: field 'source': .*three-digit prefix .*four-digit stem"):
+        load_claims(_write(tmp_path, [_bad(GOOD_CLAIM, source="bbc/sports/0289.txt")]))
 
 
 def test_loader_skips_blank_lines(tmp_path) -> None:

@@ -52,3 +52,22 @@ def first_token_logprobs(metadata: dict) -> list[tuple[str, float]]:
     first = logprobs["content"][0]
     top = first.get("top_logprobs") or [first]
     return [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+
+
+def none_probability(top: list[tuple[str, float]], none: str = "NONE") -> float:
+    """Probability that a reply starts with ``none`` (e.g. NONE), from its first token's top log-probabilities.
+
+    The tokens that begin ``none`` ("N", "NON", "NONE", any case) count for it; the
+    rest of the listed mass counts against it (renormalised over the listed tokens).
+    """
+    import math
+
+    word = none.upper()
+    total = yes = 0.0
+    for token, logprob in top:
+        t = token.strip().upper()
+        p = math.exp(logprob)
+        total += p
+        if t and word.startswith(t):
+            yes += p
+    return yes / total if total > 0 else 0.0
