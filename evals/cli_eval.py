@@ -15,7 +15,7 @@ import typer
 log = logging.getLogger(__name__)
 
 CLAIMS = Path(__file__).resolve().parent / "datasets" / "claims.jsonl"
-JudgeChoice = Literal["auto", "none", "deterministic", "llm", "both"]
+JudgeChoice = Literal["auto", "none", "deterministic", "llm", "verifier", "both", "all"]
 BackendChoice = Literal["local", "openai", "extractive"]
 
 eval_app = typer.Typer(
@@ -30,7 +30,9 @@ def judge_names(choice: str, backend: str) -> tuple[str, ...]:
     """The judges to run: "auto" is deterministic, plus llm when there is a language model."""
     if choice == "auto":
         return ("deterministic", "llm") if backend in ("local", "openai") else ("deterministic",)
-    return {"none": (), "both": ("deterministic", "llm")}.get(choice, (choice,))
+    return {"none": (), "both": ("deterministic", "llm"), "all": ("deterministic", "llm", "verifier")}.get(
+        choice, (choice,)
+    )
 
 
 DatasetOpt = Annotated[Path | None, typer.Option("--dataset", help="Questions file (JSON Lines, see evals/datasets).")]
@@ -136,6 +138,9 @@ def judges(
     dataset: Annotated[Path, typer.Option("--dataset", help="Labelled claims (JSON Lines).")] = CLAIMS,
     backend: BackendOpt = None,
     judge: JudgeOpt = "auto",
+    split: Annotated[
+        Literal["dev", "test"] | None, typer.Option("--split", help="Only the dev or the test half of the claims.")
+    ] = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Measure the faithfulness judges on labelled claims: balanced accuracy, precision/recall, accuracy per kind."""
@@ -148,7 +153,7 @@ def judges(
     names = judge_names(judge, settings.backend)
     if not names:
         raise typer.BadParameter("--judge none measures nothing", param_hint="--judge")
-    results = measure_judges(settings, names, dataset, out / "judges.json", progress)
+    results = measure_judges(settings, names, dataset, out / "judges.json", progress, split)
     lines = ["# Faithfulness judges", "", *judges_markdown(results, str(dataset))]
     out.mkdir(parents=True, exist_ok=True)
     (out / "judges.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import BackendError, RagError
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs
+from rag.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
 from rag.settings import Settings
 from rag.support import LEXICAL_WEIGHT, LexicalSupport
 
@@ -46,13 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JUDGE_SYSTEM = (
-    "You are a careful fact checker. You decide whether a claim is supported by the evidence text alone, "
-    "without using any other knowledge."
-)
-JUDGE_QUESTION = "Does the evidence support the claim? Answer Yes or No."
+JUDGE_SYSTEM = ENTAIL_SYSTEM  # the chain's verifier asks the model the same question
+JUDGE_QUESTION = ENTAIL_QUESTION
 LLM_THRESHOLD = 0.5
-JUDGE_NAMES = ("deterministic", "llm")
+JUDGE_NAMES = ("deterministic", "llm", "verifier")
 
 
 class JudgeUnavailable(RagError):
@@ -163,10 +161,7 @@ class DeterministicJudge:
 
 
 def judge_messages(item: JudgeItem) -> list[BaseMessage]:
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    user = f"Evidence:\n{' '.join(item.evidence.split())}\n\nClaim: {' '.join(item.claim.split())}\n\n{JUDGE_QUESTION}"
-    return [SystemMessage(JUDGE_SYSTEM), HumanMessage(user)]
+    return entailment_messages(item.evidence, item.claim)
 
 
 top_logprobs_from_metadata = first_token_logprobs  # the judge's name for it, kept for callers
@@ -234,6 +229,47 @@ class LlmJudge:
         return [self.score(item) for item in items]
 
 
+class VerifierJudge:
+    """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
+    invented relations), vetoed to 0 when the claim states a number the evidence does not
+    (:func:`rag.support.entailment_support`)."""
+
+    name = "verifier"
+    threshold = LLM_THRESHOLD
+
+    def __init__(self, model: BaseChatModel) -> None:
+        self._scorer = choice_scorer(model, ("Yes", "No"))
+        self.model = f"{describe_model(model)} + verifier prompt + missing-number veto"
+        self._memo: dict[tuple[str, str], float | None] = {}
+
+    def fingerprint(self) -> str:
+        import rag.support
+        from rag.prompts import VERIFY_SYSTEM
+
+        return _sha(VERIFY_SYSTEM, JUDGE_QUESTION, self.model, Path(rag.support.__file__).read_text(encoding="utf-8"))
+
+    def score(self, item: JudgeItem) -> float | None:
+        from rag.prompts import verification_messages
+        from rag.support import entailment_support, lexical_support
+
+        key = (item.claim, item.evidence)
+        if key not in self._memo:
+            context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
+            lexical = lexical_support(item.claim, item.evidence, context)
+            if lexical.missing_number:
+                self._memo[key] = 0.0
+            else:
+                try:
+                    p = self._scorer(verification_messages(item.evidence, item.claim))["Yes"]
+                except BackendError as exc:
+                    raise JudgeUnavailable(f"the verifier judge failed: {_one_line(exc)}") from exc
+                self._memo[key] = entailment_support(lexical, p)
+        return self._memo[key]
+
+    def scores(self, items: Sequence[JudgeItem]) -> list[float | None]:
+        return [self.score(item) for item in items]
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
@@ -251,6 +287,10 @@ def build_judges(names: Sequence[str], settings: Settings, chat_model: BaseChatM
                     "The llm judge needs a language model: use --backend local or openai, or --judge deterministic."
                 )
             judges.append(LlmJudge(chat_model))
+        elif name == "verifier":
+            if chat_model is None:
+                raise RagError("The verifier judge needs a language model: use --backend local or openai.")
+            judges.append(VerifierJudge(chat_model))
         else:
             raise RagError(f"Unknown judge {name!r}: choose from {', '.join(JUDGE_NAMES)}.")
     return judges
@@ -296,7 +336,7 @@ def measure_judge(judge: Judge, claims: Sequence[LabelledClaim], progress: bool 
     if isinstance(judge, DeterministicJudge):
         components = judge.components(items)
         scores = list(judge.scores_from(components))
-    elif isinstance(judge, LlmJudge) and progress:
+    elif isinstance(judge, (LlmJudge, VerifierJudge)) and progress:
         from tqdm import tqdm
 
         scores = [judge.score(item) for item in tqdm(items, desc=f"judge {judge.name}", unit="claim")]
@@ -395,9 +435,10 @@ def cache_key(judge: Judge) -> str:
 
 
 def cached_measurement(
-    judge: Judge, claims_path: Path, cache_path: Path | None, progress: bool = False
+    judge: Judge, claims_path: Path, cache_path: Path | None, progress: bool = False, split: str | None = None
 ) -> dict[str, Any]:
-    """The judge's measurement on ``claims_path``, from ``cache_path`` when still valid, else measured and stored."""
+    """The judge's measurement on ``claims_path`` (only its ``split`` half when given), from ``cache_path`` when
+    still valid, else measured and stored."""
     from evals.dataset import load_claims
 
     claims_sha = file_sha256(claims_path)
@@ -409,7 +450,7 @@ def cached_measurement(
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable judges cache %s: %s", cache_path, exc)
             data = {"judges": {}}
-    key = cache_key(judge)
+    key = cache_key(judge) + (f"|{split}" if split else "")
     entry = data["judges"].get(key)
     if (
         isinstance(entry, dict)
@@ -425,8 +466,11 @@ def cached_measurement(
         raise RagError(str(exc)) from None
     except OSError as exc:
         raise RagError(f"Cannot read the claims file {claims_path}: {exc.strerror or exc}") from None
+    if split is not None:
+        claims = [c for c in claims if c.split == split]
     log.info("judge %s: measuring on %d claims", key, len(claims))
     entry = measure_judge(judge, claims, progress=progress)
+    entry["split"] = split
     entry["claims_path"] = str(claims_path)
     entry["claims_sha256"] = claims_sha
     entry["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -309,6 +309,12 @@ def render_markdown(report: dict[str, Any], worst: int = WORST_CASES) -> str:
     if funnel:
         lines += ["## Funnel", "", *funnel, ""]
     lines += ["## Judges", "", JUDGES_NOTE, "", *judges_markdown(report["judges"])]
+    for pair in aggregates.get("judge_disagreements", []):
+        a, b = pair["judges"]
+        lines += [f"The {a} and {b} judges disagree on {pair['disagree']} of the {pair['claims']} answer sentences "
+                  "both decided" + (":" if pair["examples"] else "."), ""]
+        lines += [f"- {e['id']}: {md(e['text'])} ({a} {e[a]}, {b} {e[b]})" for e in pair["examples"]]
+        lines += [""] if pair["examples"] else []
     cases = worst_cases(report, worst)
     lines += ["## Worst cases", "", f"{len(cases)} of {sum(bool(q.get('failures')) for q in report['questions'])} "
               "questions with a failure, worst first.", ""]

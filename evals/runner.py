@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 REPORT_SCHEMA = 1
 CORRECT_MIN_KEY_FACT_RECALL = 0.5
 """An answered answerable question counts as "correct" when it conveys at least half its key facts."""
-LATENCY_STAGES = ("retrieval", "evidence", "first_token", "gate", "total")
+LATENCY_STAGES = ("retrieval", "evidence", "first_token", "gate", "verification", "total")
 _VERSIONED = (
     "newsrag", "langchain-core", "langchain-openai", "sentence-transformers", "torch", "chromadb", "bm25s",
     "xllamacpp", "PyStemmer", "numpy", "pydantic",
@@ -485,6 +485,7 @@ def aggregate(records: Sequence[dict[str, Any]], judges: Sequence[str], backend:
         },
     }
     answered = [r for r in ok if not r["refused"]]
+    out["judge_disagreements"] = disagreements(answered, judges)
     for judge in judges:
         results = [r["faithfulness"][judge] for r in answered if judge in r["faithfulness"]]
         if not results:
@@ -508,6 +509,29 @@ def aggregate(records: Sequence[dict[str, Any]], judges: Sequence[str], backend:
             "undecided": len(claims) - len(decided),
             "refusals_excluded": sum(r["refused"] for r in ok),
         }
+    return out
+
+
+def disagreements(records: Sequence[dict[str, Any]], judges: Sequence[str], examples: int = 5) -> list[dict[str, Any]]:
+    """For each pair of judges, the answer sentences they both decided and those where their verdicts differ."""
+    out = []
+    for i, a in enumerate(judges):
+        for b in judges[i + 1 :]:
+            both = differ = 0
+            shown: list[dict[str, Any]] = []
+            for r in records:
+                fa, fb = r["faithfulness"].get(a), r["faithfulness"].get(b)
+                if not fa or not fb:
+                    continue
+                for ca, cb in zip(fa["claims"], fb["claims"], strict=True):
+                    if ca["supported"] is None or cb["supported"] is None:
+                        continue
+                    both += 1
+                    if ca["supported"] != cb["supported"]:
+                        differ += 1
+                        if len(shown) < examples:
+                            shown.append({"id": r["id"], "text": ca["text"], a: ca["score"], b: cb["score"]})
+            out.append({"judges": [a, b], "claims": both, "disagree": differ, "examples": shown})
     return out
 
 
@@ -653,20 +677,20 @@ def run_eval(settings: Settings, config: EvalConfig) -> EvalRun:
 
 
 def measure_judges(settings: Settings, names: Sequence[str], claims: Path, cache: Path | None,
-                   progress: bool = True) -> dict[str, dict[str, Any]]:
+                   progress: bool = True, split: str | None = None) -> dict[str, dict[str, Any]]:
     """``rag eval judges``: each judge's measurement on the labelled claims (cached in ``cache``)."""
     chat_model = None
-    if "llm" in names:
+    if "llm" in names or "verifier" in names:
         from rag.llm.factory import build_chat_model, check_backend
 
         if settings.backend == "extractive":
-            raise RagError("The llm judge needs a language model: use --backend local or openai.")
+            raise RagError("The llm and verifier judges need a language model: use --backend local or openai.")
         chat_model = build_chat_model(settings)
         check_backend(chat_model)
     results: dict[str, dict[str, Any]] = {}
     for judge in build_judges(names, settings, chat_model):
         try:
-            results[judge.name] = cached_measurement(judge, claims, cache, progress)
+            results[judge.name] = cached_measurement(judge, claims, cache, progress, split)
         except JudgeUnavailable as exc:
             results[judge.name] = {"judge": judge.name, "model": judge.model, "status": "unavailable",
                                    "reason": str(exc)}

@@ -32,8 +32,9 @@ from rag.condense import condense_question, needs_context
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
 from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
-from rag.llm.probability import TOP_LOGPROBS, first_token_logprobs, none_probability
-from rag.prompts import NONE, REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, extract_messages
+from rag.embeddings import SentenceEmbedder
+from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
+from rag.prompts import NONE, REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, extract_messages, verification_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.support import missing_names, names
@@ -312,7 +313,9 @@ class RagChain(Runnable[ChainInput, Answer]):
             yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
             return
         text = "".join(raw)
-        verified = verify_answer(text, items, search.embedder, s.min_support)
+        before = time.perf_counter()
+        verified = self._verify(model, text, items, search.embedder)
+        timings["verification"] = time.perf_counter() - before  # a duration, not a time since the question
         refused_at = "model" if is_refusal(text) else "verification"
         yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
 
@@ -330,6 +333,21 @@ class RagChain(Runnable[ChainInput, Answer]):
             p_answer = 0.0 if is_none(phrase) else 1.0
         found = signals(question, texts, relevance, phrase, p_answer)
         return Gate(found, confidence(found), phrase)
+
+    def _verify(
+        self, model: BaseChatModel, text: str, items: Sequence[EvidenceItem], embedder: SentenceEmbedder
+    ) -> VerifiedAnswer:
+        """The generated answer, sentence by sentence: the model judges entailment, the lexical checks veto."""
+        s = self.settings
+        if not s.verify_with_llm:
+            return verify_answer(text, items, embedder, s.min_support)
+        scorer = choice_scorer(model, ("Yes", "No"))
+        try:
+            return verify_answer(text, items, embedder, s.min_support,
+                                 lambda evidence, claim: scorer(verification_messages(evidence, claim))["Yes"])
+        except Exception as exc:  # a server without log-probabilities: the deterministic score alone
+            log.warning("LLM verification failed (%s); verifying with the deterministic score", exc)
+            return verify_answer(text, items, embedder, s.min_support)
 
     def _model_or_notice(self) -> tuple[BaseChatModel | None, str | None]:
         if self.settings.backend == "extractive":

@@ -16,7 +16,7 @@ from rag.chunking import split_sentences
 from rag.embeddings import SentenceEmbedder
 from rag.evidence import EvidenceItem
 from rag.prompts import REFUSAL_TOKEN
-from rag.support import combine, lexical_support, terms
+from rag.support import LexicalSupport, combine, entailment_support, lexical_support, terms
 from rag.types import Citation
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
@@ -85,10 +85,24 @@ def is_refusal(answer: str) -> bool:
     return not normalized or REFUSAL_TOKEN in normalized
 
 
+Entailment = Callable[[str, str], float]
+"""(evidence, claim) -> P(the evidence entails the claim), e.g. the LLM asked one Yes/No question."""
+
+
 def verify_answer(
-    answer: str, items: Sequence[EvidenceItem], embedder: SentenceEmbedder, min_support: float
+    answer: str,
+    items: Sequence[EvidenceItem],
+    embedder: SentenceEmbedder,
+    min_support: float,
+    entails: Entailment | None = None,
 ) -> VerifiedAnswer:
-    """Keep only supported sentences, each cited to the evidence that supports it."""
+    """Keep only supported sentences, each cited to the evidence that supports it.
+
+    Without ``entails`` a sentence is supported by an item whose deterministic score (word coverage,
+    cosine, penalties) reaches ``min_support``. With it, the candidates are the cited items, then the
+    best-scoring one, and a candidate supports the sentence when the model says it entails it and the
+    sentence states no number the candidate lacks (:func:`rag.support.entailment_support`).
+    """
     if is_refusal(answer) or not items:
         return VerifiedAnswer(text="", refused=True)
     claims = [c for c in parse_claims(answer) if terms(c.text).content]
@@ -104,11 +118,16 @@ def verify_answer(
     kept: list[tuple[str, list[EvidenceItem], list[float]]] = []
     dropped: list[str] = []
     for ci, claim in enumerate(claims):
-        scores = [
-            combine(lexical_support(claim.text, item.text, _context(item)), float(cosine[ci, ii]))
-            for ii, item in enumerate(items)
-        ]
+        lexical = [lexical_support(claim.text, item.text, _context(item)) for item in items]
+        scores = [combine(lex, float(cosine[ci, ii])) for ii, lex in enumerate(lexical)]
         cited = [by_number[n] for n in claim.cited if n in by_number]
+        if entails is not None:
+            chosen, support = _entailed(claim.text, cited, items, scores, lexical, entails)
+            if chosen is None:
+                dropped.append(claim.text)
+            else:
+                kept.append((claim.text, [chosen], [support]))
+            continue
         chosen = [item for item in cited if scores[items.index(item)] >= min_support]
         if not chosen and len(cited) > 1:
             # A sentence may combine several cited items: judge it against their union.
@@ -141,6 +160,30 @@ def verify_answer(
             markers.append(marker_of[item.number])
         sentences.append(attach_markers(text, markers))
     return VerifiedAnswer(text=" ".join(sentences), citations=citations, dropped=dropped)
+
+
+ENTAILED = 0.5  # the verifier's threshold on P(entailed)
+
+
+def _entailed(
+    claim: str,
+    cited: Sequence[EvidenceItem],
+    items: Sequence[EvidenceItem],
+    scores: Sequence[float],
+    lexical: Sequence[LexicalSupport],
+    entails: Entailment,
+) -> tuple[EvidenceItem | None, float]:
+    """The first candidate that entails the claim (the cited items, then the best-scoring other one)."""
+    best = max(range(len(items)), key=scores.__getitem__)
+    candidates = list(dict.fromkeys([*cited, items[best]]))
+    for item in candidates:
+        i = items.index(item)
+        if lexical[i].missing_number:
+            continue  # a number the item lacks: no need to ask the model
+        support = entailment_support(lexical[i], entails(item.text, claim))
+        if support >= ENTAILED:
+            return item, support
+    return None, 0.0
 
 
 def _article_contexts(items: Sequence[EvidenceItem]) -> Callable[[EvidenceItem], str]:

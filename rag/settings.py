@@ -80,7 +80,12 @@ class Settings(BaseSettings):
     openai_model: str = Field("qwen2.5-coder-1.5b-instruct", description="Model name sent to the OpenAI-compatible server.")
     openai_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the OpenAI-compatible server.")
     llm_timeout_s: float = Field(120.0, gt=0, description="Timeout for one remote LLM call.")
-    min_support: float = Field(0.5, ge=0, le=1, description="Support score a sentence needs from its cited passage to be kept.")
+    min_support: float = Field(0.5, ge=0, le=1, description="generate: deterministic support score a sentence needs from its cited evidence to be kept (when verify_with_llm is off).")
+    verify_with_llm: bool = Field(
+        True,
+        description="generate: keep a sentence only when the LLM says its cited evidence entails it (P(Yes) >= 0.5) "
+        "and no number or name of it is missing from that evidence; off: the deterministic support score alone.",
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
 
     # --- app ----------------------------------------------------------------

@@ -10,7 +10,6 @@ answer time and as the "deterministic judge" of the eval suite.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -91,6 +90,7 @@ class LexicalSupport(NamedTuple):
 
     coverage: float
     penalty: float
+    missing_number: bool = False  # the claim states a number the evidence does not
 
 
 def lexical_support(claim: str, evidence: str, context: str | None = None) -> LexicalSupport:
@@ -105,13 +105,14 @@ def lexical_support(claim: str, evidence: str, context: str | None = None) -> Le
         return LexicalSupport(0.0, 1.0)
     coverage = len(c.content & e.content) / len(c.content) if c.content else 1.0
     penalty = 1.0
-    if c.numbers - e.numbers:
+    missing_number = bool(c.numbers - e.numbers)
+    if missing_number:
         penalty *= 0.3  # a number the evidence does not state is a classic fabrication
     if c.negated != e.negated:
         penalty *= 0.6
     if missing_names(claim, context if context is not None else evidence):
         penalty *= 0.4
-    return LexicalSupport(coverage, penalty)
+    return LexicalSupport(coverage, penalty, missing_number)
 
 
 LEXICAL_WEIGHT = 0.6
@@ -129,6 +130,13 @@ def combine(lexical: LexicalSupport, semantic: float, weight: float = LEXICAL_WE
     return max(0.0, min(1.0, blended * lexical.penalty))
 
 
-def support_scores(claim: str, evidence: Sequence[str], semantic: Sequence[float]) -> list[float]:
-    """Support of claim by each evidence text, given their cosine similarities to the claim."""
-    return [combine(lexical_support(claim, text), sim) for text, sim in zip(evidence, semantic, strict=True)]
+def entailment_support(lexical: LexicalSupport, p_entailed: float) -> float:
+    """The verifier's score for a generated sentence: the LLM's P(the evidence entails it), unless the
+    claim states a number the evidence does not (then 0).
+
+    Word overlap cannot see an invented relation between words the evidence does contain ("paid £103m"
+    from "had a debt of £103m"); the model sometimes can. A missing number is a fabrication the model
+    lets through and the check never misses. (The name and negation checks veto too many true
+    paraphrases: on the dev claims they cost 0.03 of balanced accuracy; see evals/README.md.)
+    """
+    return 0.0 if lexical.missing_number else p_entailed

@@ -100,7 +100,9 @@ class Answer(_Record):
     backend: str = Field(description="The backend that produced the answer (extractive when it fell back).")
     notice: str | None = Field(None, description="Shown to the user, e.g. that the LLM was unreachable and extractive mode answered.")
     timings: dict[str, float] = Field(
-        default_factory=dict, description="Seconds: retrieval, evidence, first_token (generate), gate (select), total."
+        default_factory=dict,
+        description="Seconds since the question for retrieval, evidence, first_token (generate), gate (select) and "
+        "total; verification (generate) is the seconds spent verifying.",
     )
     strategy: str | None = Field(None, description="How the answer was made: select, generate or extract.")
     evidence: tuple[str, ...] = Field((), description="The evidence sentences the answer was made from.")

@@ -160,3 +160,27 @@ def test_local_model_generate_strategy_writes_and_verifies(seed_settings: Settin
 def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = local_chain.invoke(question)
     assert answer.refused, answer.answer
+
+
+# --- the select strategy's decisions, with a canned model in place of the LLM ---------------
+@pytest.mark.integration
+@pytest.mark.parametrize(("reply", "refused", "why"), [
+    ("jeopardise deportation deals", False, None),
+    ("NONE", True, "found no answer"),
+    ("100", True, "which the best sentences do not say"),  # a number from the model's own knowledge
+])
+def test_select_quotes_or_refuses_on_the_models_copied_phrase(
+    seed_settings: Settings, reply: str, refused: bool, why: str | None
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    settings = seed_settings.model_copy(update={"backend": "local"})
+    chain = build_chain(settings, chat_model=FakeListChatModel(responses=[reply]))
+    answer = chain.invoke(ECHR)
+    assert answer.strategy == "select" and answer.short_answer == reply and answer.refused is refused, answer
+    assert answer.draft and answer.evidence  # the quotes it would have given, recorded either way
+    if refused:
+        assert answer.refused_at == "gate" and why in (answer.refusal_reason or "") and not answer.citations
+    else:
+        assert answer.answer == answer.draft and "jeopardise deportation deals" in answer.answer
+        assert answer.signals["found"] == 1.0 and (answer.confidence or 0) > 0.99  # no log-probabilities: the phrase alone

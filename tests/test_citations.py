@@ -118,3 +118,32 @@ def test_a_name_from_elsewhere_in_the_cited_article_is_allowed_but_not_one_from_
     invented = verify_answer(f"{claim.replace('Strasbourg', 'Bratislava')} [{n}].", items, embedder,
                              seed_settings.min_support)
     assert invented.refused
+
+
+@pytest.mark.integration
+def test_the_model_verdict_decides_and_the_lexical_checks_veto(
+    seed_settings: Settings, echr_evidence: list[EvidenceItem]
+) -> None:
+    """verify_answer with an entailment function (here a stand-in for the LLM judge, to pin the rule)."""
+    embedder = get_embedder(seed_settings.resolved_embedding_model())
+    n = _number_of(echr_evidence, "jeopardise deportation deals")
+    answer = f"Starmer said quitting the ECHR would jeopardise deportation deals [{n}]."
+    asked: list[tuple[str, str]] = []
+
+    def says(p: float):  # type: ignore[no-untyped-def]
+        def entails(evidence: str, claim: str) -> float:
+            asked.append((evidence, claim))
+            return p
+        return entails
+
+    kept = verify_answer(answer, echr_evidence, embedder, seed_settings.min_support, says(0.9))
+    assert not kept.refused and kept.citations[0].support == 0.9
+    assert asked[0][0] == echr_evidence[n - 1].text  # the cited item is asked first
+    # Every word is in the evidence, but the model says the relation is not: dropped, the answer refused.
+    dropped = verify_answer(answer, echr_evidence, embedder, seed_settings.min_support, says(0.1))
+    assert dropped.refused and dropped.dropped == ["Starmer said quitting the ECHR would jeopardise deportation deals."]
+    # A number the evidence lacks is vetoed whatever the model says, and the model is not even asked.
+    asked.clear()
+    vetoed = verify_answer(f"Starmer said 40 deportation deals would be at risk [{n}].", echr_evidence, embedder,
+                           seed_settings.min_support, says(0.99))
+    assert vetoed.refused and not any("40" in claim for _, claim in asked)

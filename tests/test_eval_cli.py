@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from evals.dataset import QUESTIONS_PATH
+from evals.dataset import CLAIMS_PATH, QUESTIONS_PATH, load_claims
 from rag.cli import app
 from rag.errors import RagError
 from rag.settings import Settings
@@ -62,7 +62,7 @@ def test_reports_are_written(first: Path) -> None:
     # Extractive answers are the cited sentences themselves: the deterministic judge finds them supported.
     assert agg["faithfulness"]["deterministic"]["faithfulness"] == 1.0
     assert agg["latency"]["total"]["n"] == 6 and agg["latency"]["first_token"]["n"] == 0
-    assert report["judges"]["deterministic"]["claims"]["n"] == 194
+    assert report["judges"]["deterministic"]["claims"]["n"] == len(load_claims(CLAIMS_PATH))
     assert report["dataset"]["sha256"] and report["versions"]["python"] and report["settings"]["top_k"] == 5
     assert report["primary_judge"] == "deterministic" and "llm" not in report["judges"]
 

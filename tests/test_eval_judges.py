@@ -143,3 +143,28 @@ def test_llm_judge_on_ten_claims() -> None:
     # them the low-order digits of the probabilities, so compare to two decimals.
     again = fresh.scores([JudgeItem(claims[0].claim, claims[0].passage)])[0]
     assert again is not None and scores[0] is not None and abs(again - scores[0]) < 0.01
+
+
+def test_verifier_judge_is_the_model_verdict_vetoed_by_missing_numbers() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from evals.judges import JudgeUnavailable, VerifierJudge
+
+    judge = VerifierJudge(FakeListChatModel(responses=["Yes"]))
+    evidence = "The club had a debt of £103m when Krasner's board took over."
+    # The veto needs no model: a number the evidence lacks is unsupported whatever the model would say.
+    assert judge.score(JudgeItem("The club's debt was £90m.", evidence)) == 0.0
+    with pytest.raises(JudgeUnavailable):  # a model without log-probabilities cannot judge
+        judge.score(JudgeItem("The club's debt was £103m.", evidence))
+
+
+def test_judge_disagreements_count_sentences_both_decided() -> None:
+    from evals.runner import disagreements
+
+    def verdicts(*flags: bool | None) -> dict:
+        return {"claims": [{"text": f"s{i}", "supported": f, "score": 0.9 if f else 0.1} for i, f in enumerate(flags)]}
+
+    records = [{"id": "q1", "faithfulness": {"llm": verdicts(True, False, None), "verifier": verdicts(True, True, True)}}]
+    [pair] = disagreements(records, ["llm", "verifier"])
+    assert pair["judges"] == ["llm", "verifier"] and pair["claims"] == 2 and pair["disagree"] == 1
+    assert pair["examples"] == [{"id": "q1", "text": "s1", "llm": 0.1, "verifier": 0.9}]
