@@ -11,6 +11,7 @@ import csv
 import logging
 import random
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,12 @@ def bbc_csv_path() -> Path:
     return REPO_ROOT.parent / "shared" / "corpora" / "bbc-news-sport-politics.csv"
 
 
-def write_bbc_articles(csv_path: Path, dest: Path, copies: int = 1, limit: int | None = None) -> int:
+def write_bbc_articles(
+    csv_path: Path, dest: Path, copies: int = 1, limit: int | None = None, rows: Collection[int] | None = None
+) -> int:
     """Write each CSV row (``category,text``) as ``dest/bbc/{category}/{i:04d}.txt``; return the file count.
+
+    ``rows`` (0-based row numbers) writes only those rows, under the same names.
 
     With ``copies > 1`` each row is also written ``copies - 1`` more times as
     ``{i:04d}-copy{k:03d}.txt``, its sentences shuffled (seeded by row and copy,
@@ -45,6 +50,8 @@ def write_bbc_articles(csv_path: Path, dest: Path, copies: int = 1, limit: int |
         for i, row in enumerate(csv.DictReader(handle)):
             if limit is not None and i >= limit:
                 break
+            if rows is not None and i not in rows:
+                continue
             category = re.sub(r"[^a-z0-9_-]+", "-", row["category"].strip().lower()) or "uncategorised"
             text = row["text"].strip()
             folder = Path(dest) / "bbc" / category

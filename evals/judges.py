@@ -25,14 +25,14 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.errors import BackendError, RagError
-from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs
+from rag.errors import NoLogProbabilitiesError, RagError
+from rag.llm.probability import TOP_LOGPROBS, choice_scorer
 from rag.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
 from rag.settings import Settings
 from rag.support import LEXICAL_WEIGHT, LexicalSupport
@@ -164,9 +164,6 @@ def judge_messages(item: JudgeItem) -> list[BaseMessage]:
     return entailment_messages(item.evidence, item.claim)
 
 
-top_logprobs_from_metadata = first_token_logprobs  # the judge's name for it, kept for callers
-
-
 def describe_model(model: BaseChatModel) -> str:
     """A stable name for a chat model: backend and model file or model name."""
     from rag.llm.local import ChatLlamaCpp
@@ -179,44 +176,32 @@ def describe_model(model: BaseChatModel) -> str:
 
 
 class LlmJudge:
-    """P(Yes) of the chat model asked whether the evidence supports the claim."""
+    """P(Yes) of the chat model asked whether the evidence supports the claim (``system``: the prompt it is
+    asked under; the plain one by default, the chain verifier's for :class:`VerifierJudge`)."""
 
     name = "llm"
     threshold = LLM_THRESHOLD
 
-    def __init__(self, model: BaseChatModel) -> None:
+    def __init__(self, model: BaseChatModel, system: str = JUDGE_SYSTEM) -> None:
         self._model = model
+        self._system = system
         self.model = describe_model(model)
-        self._ask = self._choose_method(model)
+        self._scorer = choice_scorer(model, ("Yes", "No"))
         self._memo: dict[tuple[str, str], float | None] = {}
         self._succeeded = False
 
     def fingerprint(self) -> str:
-        return _sha(JUDGE_SYSTEM, JUDGE_QUESTION, str(TOP_LOGPROBS), self.model)
-
-    @staticmethod
-    def _choose_method(model: BaseChatModel) -> Callable[[list[BaseMessage]], float]:
-        scorer = choice_scorer(model, ("Yes", "No"))
-
-        def ask(messages: list[BaseMessage]) -> float:
-            try:
-                return float(scorer(messages)["Yes"])
-            except BackendError as exc:
-                if "no log-probabilities" in str(exc):
-                    raise JudgeUnavailable(str(exc)) from exc
-                raise
-
-        return ask
+        return _sha(self._system, JUDGE_QUESTION, str(TOP_LOGPROBS), self.model)
 
     def score(self, item: JudgeItem) -> float | None:
         key = (item.claim, item.evidence)
         if key in self._memo:
             return self._memo[key]
         try:
-            value: float | None = self._ask(judge_messages(item))
+            value: float | None = float(self._scorer(entailment_messages(item.evidence, item.claim, self._system))["Yes"])
             self._succeeded = True
-        except JudgeUnavailable:
-            raise
+        except NoLogProbabilitiesError as exc:
+            raise JudgeUnavailable(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - backend errors of any kind
             if not self._succeeded:
                 raise JudgeUnavailable(f"the LLM judge ({self.model}) failed: {_one_line(exc)}") from exc
@@ -232,39 +217,27 @@ class LlmJudge:
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
     invented relations), vetoed to 0 when the claim states a number the evidence does not
-    (:func:`rag.support.entailment_support`)."""
+    (:func:`rag.support.vetoed`)."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD
 
     def __init__(self, model: BaseChatModel) -> None:
-        self._scorer = choice_scorer(model, ("Yes", "No"))
-        self.model = f"{describe_model(model)} + verifier prompt + missing-number veto"
-        self._memo: dict[tuple[str, str], float | None] = {}
+        from rag.prompts import VERIFY_SYSTEM
+
+        self._llm = LlmJudge(model, VERIFY_SYSTEM)
+        self.model = f"{self._llm.model} + verifier prompt + missing-number veto"
 
     def fingerprint(self) -> str:
         import rag.support
-        from rag.prompts import VERIFY_SYSTEM
 
-        return _sha(VERIFY_SYSTEM, JUDGE_QUESTION, self.model, Path(rag.support.__file__).read_text(encoding="utf-8"))
+        return _sha(self._llm.fingerprint(), Path(rag.support.__file__).read_text(encoding="utf-8"))
 
     def score(self, item: JudgeItem) -> float | None:
-        from rag.prompts import verification_messages
-        from rag.support import entailment_support, lexical_support
+        from rag.support import lexical_support, vetoed
 
-        key = (item.claim, item.evidence)
-        if key not in self._memo:
-            context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
-            lexical = lexical_support(item.claim, item.evidence, context)
-            if lexical.missing_number:
-                self._memo[key] = 0.0
-            else:
-                try:
-                    p = self._scorer(verification_messages(item.evidence, item.claim))["Yes"]
-                except BackendError as exc:
-                    raise JudgeUnavailable(f"the verifier judge failed: {_one_line(exc)}") from exc
-                self._memo[key] = entailment_support(lexical, p)
-        return self._memo[key]
+        context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
+        return 0.0 if vetoed(lexical_support(item.claim, item.evidence, context)) else self._llm.score(item)
 
     def scores(self, items: Sequence[JudgeItem]) -> list[float | None]:
         return [self.score(item) for item in items]

@@ -175,10 +175,12 @@ def _overview(report: dict[str, Any]) -> list[str]:
     return [
         f"- **Dataset:** `{ds['path']}` (sha256 `{ds['sha256'][:16]}`), {q['total']} questions: "
         f"{q['answerable']} answerable, {q['unanswerable']} unanswerable, {q['with_history']} with history"
+        + (f" ({ds['split']} half)" if ds.get("split") else "")
         + (f" (first {ds['limit']} only)" if ds.get("limit") else ""),
         *([f"- **Ignored dataset columns:** {md(', '.join(ds['ignored_columns']))} "
            "(no field of the question format uses them)"] if ds.get("ignored_columns") else []),
-        f"- **Backend:** {model['backend']}{llm}, strategy {model.get('strategy', 'generate')}, temperature {model['temperature']}, k = {s['top_k']}, "
+        f"- **Backend:** {model['backend']}{llm}, strategy {model.get('strategy', 'generate')}, "
+        f"temperature {model['temperature']}, k = {s['top_k']}, "
         f"min_support = {s['min_support']}, min_relevance = {s['min_relevance']}",
         f"- **Index:** {report['index'].get('articles')} articles, {report['index'].get('passages')} passages "
         f"(fingerprint `{report['index'].get('fingerprint')}`)",

@@ -16,8 +16,8 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager
@@ -29,10 +29,10 @@ from langchain_core.runnables.config import ensure_config
 from rag.cleaning import normalize_text
 from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
 from rag.condense import condense_question, needs_context
+from rag.embeddings import SentenceEmbedder
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
 from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
-from rag.embeddings import SentenceEmbedder
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
 from rag.prompts import NONE, REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, extract_messages, verification_messages
 from rag.retrieve import get_search

@@ -16,7 +16,7 @@ from rag.chunking import split_sentences
 from rag.embeddings import SentenceEmbedder
 from rag.evidence import EvidenceItem
 from rag.prompts import REFUSAL_TOKEN
-from rag.support import LexicalSupport, combine, entailment_support, lexical_support, terms
+from rag.support import LexicalSupport, combine, lexical_support, terms, vetoed
 from rag.types import Citation
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
@@ -101,7 +101,7 @@ def verify_answer(
     Without ``entails`` a sentence is supported by an item whose deterministic score (word coverage,
     cosine, penalties) reaches ``min_support``. With it, the candidates are the cited items, then the
     best-scoring one, and a candidate supports the sentence when the model says it entails it and the
-    sentence states no number the candidate lacks (:func:`rag.support.entailment_support`).
+    sentence states no number the candidate lacks (:func:`rag.support.vetoed`).
     """
     if is_refusal(answer) or not items:
         return VerifiedAnswer(text="", refused=True)
@@ -177,10 +177,9 @@ def _entailed(
     best = max(range(len(items)), key=scores.__getitem__)
     candidates = list(dict.fromkeys([*cited, items[best]]))
     for item in candidates:
-        i = items.index(item)
-        if lexical[i].missing_number:
-            continue  # a number the item lacks: no need to ask the model
-        support = entailment_support(lexical[i], entails(item.text, claim))
+        if vetoed(lexical[items.index(item)]):
+            continue
+        support = entails(item.text, claim)
         if support >= ENTAILED:
             return item, support
     return None, 0.0

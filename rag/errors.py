@@ -11,7 +11,8 @@ the app print it as is, without a traceback.
     ├── IndexCorruptError    the index is damaged: `rag index --rebuild`
     ├── QuestionError        the question is empty or unusable
     └── BackendError         the LLM could not be loaded or reached
-        └── ModelFileError   a GGUF file is missing or fails its checksum
+        ├── ModelFileError   a GGUF file is missing or fails its checksum
+        └── NoLogProbabilitiesError  the LLM server returns no log-probabilities
 """
 
 from __future__ import annotations
@@ -47,3 +48,7 @@ class BackendError(RagError):
 
 class ModelFileError(BackendError):
     """A model file is missing, incomplete or fails its checksum."""
+
+
+class NoLogProbabilitiesError(BackendError):
+    """The LLM server answers without log-probabilities, so nothing can be read as a probability."""

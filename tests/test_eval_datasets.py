@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,16 +118,23 @@ def test_unanswerable_questions_refuse(questions: list[EvalQuestion]) -> None:
             assert q.reference_answer.startswith("The articles do not say"), q.id
 
 
-def test_key_fact_words_appear_in_the_named_articles(questions: list[EvalQuestion]) -> None:
+def _key_fact_word_problems(questions: list[EvalQuestion], article_text: Callable[[str], str]) -> list[str]:
+    """Key-fact phrases (each alternative of a group) with content words their source articles lack."""
     problems = []
     for q in questions:
-        words = set().union(*(_content_words(_article_text(s)) for s in q.sources)) if q.sources else set()
+        words = set().union(*(_content_words(article_text(s)) for s in q.sources)) if q.sources else set()
         for fact in q.key_facts:
-            fact_words = _content_words(fact)
-            assert fact_words, f"{q.id}: key fact {fact!r} has no content words"
-            missing = fact_words - words
-            if missing:
-                problems.append(f"{q.id}: {fact!r} -> {sorted(missing)} not in {q.sources}")
+            for phrase in [fact] if isinstance(fact, str) else fact:
+                fact_words = _content_words(phrase)
+                assert fact_words, f"{q.id}: key fact {phrase!r} has no content words"
+                missing = fact_words - words
+                if missing:
+                    problems.append(f"{q.id}: {phrase!r} -> {sorted(missing)} not in {q.sources}")
+    return problems
+
+
+def test_key_fact_words_appear_in_the_named_articles(questions: list[EvalQuestion]) -> None:
+    problems = _key_fact_word_problems(questions, _article_text)
     assert not problems, "\n".join(problems)
 
 
@@ -477,16 +485,7 @@ def test_bbc_sources_exist_once_in_the_csv(bbc_questions: list[EvalQuestion], bb
 def test_bbc_key_fact_words_appear_in_the_source_articles(
     bbc_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
 ) -> None:
-    problems = []
-    for q in bbc_questions:
-        words = set().union(*(_content_words(bbc_rows[int(s)]["text"]) for s in q.sources)) if q.sources else set()
-        for fact in q.key_facts:
-            for phrase in [fact] if isinstance(fact, str) else fact:
-                fact_words = _content_words(phrase)
-                assert fact_words, f"{q.id}: key fact {phrase!r} has no content words"
-                missing = fact_words - words
-                if missing:
-                    problems.append(f"{q.id}: {phrase!r} -> {sorted(missing)} not in {q.sources}")
+    problems = _key_fact_word_problems(bbc_questions, lambda stem: bbc_rows[int(stem)]["text"])
     assert not problems, "\n".join(problems)
 
 

@@ -18,9 +18,9 @@ from evals.judges import (
     cached_measurement,
     judge_messages,
     measure_judge,
-    top_logprobs_from_metadata,
 )
 from rag.errors import RagError
+from rag.llm.probability import first_token_logprobs
 from rag.settings import Settings
 
 # Measured on the 194 seed claims of claims.jsonl (source "000".."002"): balanced accuracy 0.686 at
@@ -39,9 +39,9 @@ def test_judge_prompt_asks_yes_or_no() -> None:
 def test_openai_logprobs_are_read_from_response_metadata() -> None:
     metadata = {"logprobs": {"content": [{"token": "Yes", "logprob": -0.1, "top_logprobs": [
         {"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}]}]}}
-    assert top_logprobs_from_metadata(metadata) == [("Yes", -0.1), ("No", -2.4)]
+    assert first_token_logprobs(metadata) == [("Yes", -0.1), ("No", -2.4)]
     with pytest.raises(KeyError):
-        top_logprobs_from_metadata({"finish_reason": "stop"})
+        first_token_logprobs({"finish_reason": "stop"})
 
 
 def test_llm_judge_needs_a_model() -> None:

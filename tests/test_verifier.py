@@ -4,7 +4,6 @@ rescheduled tie read as a win)."""
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 
@@ -19,6 +18,8 @@ from rag.llm.probability import choice_scorer
 from rag.prompts import entailment_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
+
+from evals.corpora import write_bbc_articles
 from tests.conftest import BBC_CSV, SEEDS, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
@@ -35,10 +36,7 @@ def bbc_few(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         pytest.skip(f"{BBC_CSV} not found (../shared/corpora beside the repo)")
     corpus = tmp_path_factory.mktemp("bbc-few")
     shutil.copytree(SEEDS, corpus / "seeds")
-    with BBC_CSV.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for i in ROWS:
-        (corpus / f"{i:04d}.txt").write_text(rows[i]["text"].strip() + "\n", encoding="utf-8")
+    write_bbc_articles(BBC_CSV, corpus, rows=ROWS)
     settings = make_settings(tmp_path_factory.mktemp("bbc-few-index"), corpus=corpus)
     build_index(settings)
     return settings.model_copy(update={"backend": "local"})

@@ -8,12 +8,13 @@ from the in-process llama.cpp model or any OpenAI-compatible server that returns
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from rag.errors import BackendError
+from rag.errors import NoLogProbabilitiesError
 from rag.llm.local import score_choices
 
 TOP_LOGPROBS = 20
@@ -24,7 +25,7 @@ ChoiceScorer = Callable[[list[BaseMessage]], dict[str, float]]
 def choice_scorer(model: BaseChatModel, choices: Sequence[str] = ("Yes", "No")) -> ChoiceScorer:
     """A function from messages to each choice's probability (normalised over ``choices``).
 
-    Raises :class:`BackendError` (when called) if the server returns no log-probabilities.
+    Raises :class:`NoLogProbabilitiesError` (when called) if the server returns no log-probabilities.
     """
     if hasattr(model, "choice_probabilities"):  # the local model reads them from llama.cpp directly
         return lambda messages: dict(model.choice_probabilities(messages, choices, top_n=TOP_LOGPROBS))
@@ -38,7 +39,7 @@ def choice_scorer(model: BaseChatModel, choices: Sequence[str] = ("Yes", "No")) 
         try:
             top = first_token_logprobs(dict(reply.response_metadata))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise BackendError(f"the LLM server returned no log-probabilities ({exc})") from exc
+            raise NoLogProbabilitiesError(f"the LLM server returned no log-probabilities ({exc})") from exc
         return score_choices(top, choices)
 
     return remote
@@ -60,8 +61,6 @@ def none_probability(top: list[tuple[str, float]], none: str = "NONE") -> float:
     The tokens that begin ``none`` ("N", "NON", "NONE", any case) count for it; the
     rest of the listed mass counts against it (renormalised over the listed tokens).
     """
-    import math
-
     word = none.upper()
     total = yes = 0.0
     for token, logprob in top:
