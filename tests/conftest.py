@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import httpx
@@ -46,17 +46,21 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="session")
-def bbc_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seeds plus the 928 BBC articles as distractors, as one folder of files."""
+def seeds_and_bbc(corpus: Path, rows: Collection[int] | None = None) -> Path:
+    """``corpus`` filled with the seeds and the BBC articles (only ``rows`` when given); skips without the CSV."""
     if not BBC_CSV.exists():
         pytest.skip(f"{BBC_CSV} not found (../shared/corpora beside the repo)")
     from evals.corpora import write_bbc_articles
 
-    corpus = tmp_path_factory.mktemp("bbc-corpus")
     shutil.copytree(SEEDS, corpus / "seeds")
-    write_bbc_articles(BBC_CSV, corpus)
+    write_bbc_articles(BBC_CSV, corpus, rows=rows)
     return corpus
+
+
+@pytest.fixture(scope="session")
+def bbc_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeds plus the 928 BBC articles as distractors, as one folder of files."""
+    return seeds_and_bbc(tmp_path_factory.mktemp("bbc-corpus"))
 
 
 @pytest.fixture(scope="session")

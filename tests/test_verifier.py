@@ -5,7 +5,6 @@ rescheduled tie read as a win)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -18,9 +17,7 @@ from rag.llm.probability import choice_scorer
 from rag.prompts import entailment_messages
 from rag.retrieve import get_search
 from rag.settings import Settings
-
-from evals.corpora import write_bbc_articles
-from tests.conftest import BBC_CSV, SEEDS, make_settings
+from tests.conftest import make_settings, seeds_and_bbc
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
@@ -32,11 +29,7 @@ ROWS = (10, 279, 0, 1, 2, 3)  # the Bates takeover, the Munster tie switched to 
 @pytest.fixture(scope="module")
 def bbc_few(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The seeds and a few real BBC articles, indexed."""
-    if not BBC_CSV.exists():
-        pytest.skip(f"{BBC_CSV} not found (../shared/corpora beside the repo)")
-    corpus = tmp_path_factory.mktemp("bbc-few")
-    shutil.copytree(SEEDS, corpus / "seeds")
-    write_bbc_articles(BBC_CSV, corpus, rows=ROWS)
+    corpus = seeds_and_bbc(tmp_path_factory.mktemp("bbc-few"), rows=ROWS)
     settings = make_settings(tmp_path_factory.mktemp("bbc-few-index"), corpus=corpus)
     build_index(settings)
     return settings.model_copy(update={"backend": "local"})
