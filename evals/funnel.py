@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 STAGES = ("retrieved", "evidence", "draft", "answer")
 LOSSES = {"retrieved": "retrieval", "evidence": "evidence selection", "draft": "model", "answer": "last check"}
-REFUSAL_STAGES = ("relevance", "names", "gate", "model", "verification")
+REFUSAL_STAGES = ("relevance", "names", "gate", "check", "model", "verification")
 
 
 def question_funnel(q: EvalQuestion, answer: Answer) -> dict[str, Any]:

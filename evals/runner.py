@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 REPORT_SCHEMA = 1
 CORRECT_MIN_KEY_FACT_RECALL = 0.5
 """An answered answerable question counts as "correct" when it conveys at least half its key facts."""
-LATENCY_STAGES = ("retrieval", "evidence", "first_token", "gate", "verification", "total")
+LATENCY_STAGES = ("retrieval", "evidence", "first_token", "gate", "check", "verification", "total")
 _VERSIONED = (
     "newsrag", "langchain-core", "langchain-openai", "sentence-transformers", "torch", "chromadb", "bm25s",
     "xllamacpp", "PyStemmer", "numpy", "pydantic",

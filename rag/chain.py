@@ -26,19 +26,28 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from rag.cleaning import normalize_text
+from rag.answer_checks import SPEAKER_TOKENS, answer_mismatch, speaker, speaker_mismatch
 from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
+from rag.cleaning import normalize_text
 from rag.condense import condense_question, needs_context
 from rag.embeddings import SentenceEmbedder
 from rag.errors import QuestionError
 from rag.evidence import EvidenceItem, select_evidence
 from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
-from rag.prompts import NONE, REFUSAL_TEXT, SPECIAL_TOKEN, answer_messages, extract_messages, verification_messages
+from rag.prompts import (
+    NEVER_NONE,
+    NONE,
+    REFUSAL_TEXT,
+    SPECIAL_TOKEN,
+    answer_messages,
+    extract_messages,
+    verification_messages,
+)
 from rag.retrieve import get_search
 from rag.settings import Settings
 from rag.support import missing_names, names
-from rag.types import Answer, EvidenceEvent, StreamEvent, TokenEvent
+from rag.types import Answer, EvidenceEvent, RetrievedPassage, StreamEvent, TokenEvent
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +296,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 return
             timings["gate"] = time.perf_counter() - started
             if gate.confidence < s.min_confidence:
-                if is_none(gate.phrase):
+                if is_none(gate.phrase) or gate.signals.p_yes < s.min_confidence:
                     why = "found no answer in the best sentences"
                 elif gate.signals.found == 0.0:
                     why = f"answered {gate.phrase!r}, which the best sentences do not say"
@@ -296,6 +305,12 @@ class RagChain(Runnable[ChainInput, Answer]):
                 reason = f"the language model {why} (confidence {gate.confidence:.2f} < {s.min_confidence:.2f})"
                 yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, reason,
                              refused_at="gate", items=items, draft=draft.text, gate=gate)
+                return
+            mismatch = self._check(model, standalone, gate.phrase, quotes, passages)
+            timings["check"] = time.perf_counter() - started
+            if mismatch:
+                yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, mismatch,
+                             refused_at="check", items=items, draft=draft.text, gate=gate)
                 return
             yield finish(draft, s.backend, notice, items=items, draft=draft.text, gate=gate)
             return
@@ -324,8 +339,12 @@ class RagChain(Runnable[ChainInput, Answer]):
         texts = gate_evidence(quotes)
         if not texts:
             return Gate(signals(question, texts, relevance, NONE, 0.0), 0.0, NONE)
+        # The local engine never emits NONE, so the phrase is the model's best answer even when NONE is the likelier
+        # reply; whether to give it is decided by P(NONE), read from the unbiased log-probabilities of the same call.
+        # (The token-string form of logit_bias is llama.cpp's; other OpenAI-compatible servers get the plain call.)
+        forced = {"logit_bias": NEVER_NONE} if self.settings.backend == "local" else {}
         reply = model.invoke(extract_messages(question, texts), max_tokens=EXTRACT_TOKENS, logprobs=True,
-                             top_logprobs=TOP_LOGPROBS)
+                             top_logprobs=TOP_LOGPROBS, **forced)
         phrase = " ".join(str(reply.content).split())
         try:
             p_answer = 1.0 - none_probability(first_token_logprobs(dict(reply.response_metadata)))
@@ -333,6 +352,23 @@ class RagChain(Runnable[ChainInput, Answer]):
             p_answer = 0.0 if is_none(phrase) else 1.0
         found = signals(question, texts, relevance, phrase, p_answer)
         return Gate(found, confidence(found), phrase)
+
+    def _check(
+        self, model: BaseChatModel, question: str, phrase: str, quotes: Sequence[EvidenceItem],
+        passages: Sequence[RetrievedPassage],
+    ) -> str | None:
+        """Why the phrase the gate copied cannot answer the question (None: it can), for the select strategy."""
+        spans = [item.text for item in quotes]
+        found = answer_mismatch(question, phrase, spans)
+        if found or speaker(question) is None:
+            return found
+        context = " ".join([*spans, *(p.text for p in passages)])
+        try:
+            return speaker_mismatch(question, phrase, spans, context,
+                                    lambda messages: str(model.invoke(messages, max_tokens=SPEAKER_TOKENS).content))
+        except Exception as exc:  # the gate's own call worked; a failure here only loses this check
+            log.warning("speaker check failed (%s); answering without it", exc)
+            return None
 
     def _verify(
         self, model: BaseChatModel, text: str, items: Sequence[EvidenceItem], embedder: SentenceEmbedder

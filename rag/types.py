@@ -101,8 +101,8 @@ class Answer(_Record):
     notice: str | None = Field(None, description="Shown to the user, e.g. that the LLM was unreachable and extractive mode answered.")
     timings: dict[str, float] = Field(
         default_factory=dict,
-        description="Seconds since the question for retrieval, evidence, first_token (generate), gate (select) and "
-        "total; verification (generate) is the seconds spent verifying.",
+        description="Seconds since the question for retrieval, evidence, first_token (generate), gate and check (select) "
+        "and total; verification (generate) is the seconds spent verifying.",
     )
     strategy: str | None = Field(None, description="How the answer was made: select, generate or extract.")
     evidence: tuple[str, ...] = Field((), description="The evidence sentences the answer was made from.")
@@ -110,7 +110,8 @@ class Answer(_Record):
         None, description="The answer before the last check: the model's raw text (generate) or the quoted sentences (select)."
     )
     refused_at: str | None = Field(
-        None, description="The stage that refused: relevance, names, gate, model or verification."
+        None, description="The stage that refused: relevance, names, gate, check (select: the copied answer does not fit the "
+        "question), model or verification."
     )
     confidence: float | None = Field(None, description="select: confidence (0..1) that the quoted sentences answer the question.")
     signals: dict[str, float] = Field(default_factory=dict, description="select: the signals the confidence was computed from.")

@@ -184,3 +184,36 @@ def test_select_quotes_or_refuses_on_the_models_copied_phrase(
     else:
         assert answer.answer == answer.draft and "jeopardise deportation deals" in answer.answer
         assert answer.signals["found"] == 1.0 and (answer.confidence or 0) > 0.99  # no log-probabilities: the phrase alone
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("question", "reply", "why"), [
+    ("What did Starmer say about the ECHR in 1998?", "jeopardise deportation deals", "never mention 1998"),
+    ("What was the result of the vote on leaving the ECHR?", "yes", "does not answer a what-question"),
+])
+def test_select_refuses_a_copied_phrase_that_does_not_fit_the_question(
+    seed_settings: Settings, question: str, reply: str, why: str
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    settings = seed_settings.model_copy(update={"backend": "local"})
+    answer = build_chain(settings, chat_model=FakeListChatModel(responses=[reply])).invoke(question)
+    assert answer.refused and answer.refused_at == "check" and why in (answer.refusal_reason or ""), answer
+    assert answer.short_answer == reply and answer.draft and not answer.citations
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+@pytest.mark.parametrize(("question", "mismatch"), [
+    ("What did Justine Henin-Hardenne say about being linked to the doping row?", True),
+    ("What did Nathalie Dechy say about being linked to the doping row?", False),
+])
+def test_local_model_names_the_speaker_of_the_copied_words(local_chain, question: str, mismatch: bool) -> None:  # type: ignore[no-untyped-def]
+    from rag.answer_checks import SPEAKER_TOKENS, speaker_mismatch
+
+    spans = ["France's Nathalie Dechy said she was upset at being linked to the Svetlana Kuznetsova doping row. "
+             "\"I'm really upset about it and I think the Belgian government did a really bad job,\" Dechy said."]
+    model = local_chain.chat_model()
+    found = speaker_mismatch(question, "I'm really upset about it", spans, spans[0],
+                             lambda messages: str(model.invoke(messages, max_tokens=SPEAKER_TOKENS).content))
+    assert (found is not None) is mismatch, found

@@ -1,0 +1,162 @@
+"""What a copied answer must satisfy before the select strategy quotes it.
+
+For most questions that look answerable the small model copies *some* phrase from
+the best sentences, including questions the articles do not answer: a fee that was
+never disclosed, a quote by someone else, a match the articles do not report. Its
+P(NONE) does not tell these apart from real answers (no threshold separates them;
+see evals/README.md), but the question says what kind of answer it wants and whose
+words, which number or which name it is about. Each check here is one such mismatch
+between the question and what was copied, with a reason the user can read; they
+are deterministic except the speaker check, which asks the model who is speaking.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from rag.chunking import split_sentences
+from rag.prompts import NONE, sanitize_evidence
+from rag.support import digit_numbers, money_roles, names, role_conflict, terms, words
+
+_WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
+# The question word that opens the question ("And what…", "According to X, who…" count too).
+_OPENING_WH = re.compile(rf"^\s*(?:(?:and|so|but|then)\s+|according to [^,?]+,\s*)?{_WH}\b", re.IGNORECASE)
+_ANY_WH = re.compile(rf"\b{_WH}\b", re.IGNORECASE)
+# Questions whose answer is a quantity, and those whose quantity is a sum of money.
+_QUANTITY = re.compile(
+    r"\b(?:how (?:much|many|long|old|far|often)|what (?:fee|price|percentage|sum|amount|age|score|salary))\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"\b(?:what (?:fee|price|sum|salary)|how much\b.*\b(?:pay|paid|cost|costs|fee|price|worth|spend|spent|money|earn|"
+    r"earned|earns|salary|wages?|prize|charge|charged|fined?|sell|sold|buy|bought|raise|raised|owe|owed))\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_NUMBER_WORD = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half|double|triple)\b", re.IGNORECASE,
+)
+_CURRENCY = re.compile(r"[£$€¥]|\d\s*(?:m|bn|k)\b|\b(?:pounds?|euros?|dollars?|pence|francs?|rand|yen|cents?)\b",
+                       re.IGNORECASE)
+# "What did X say…", "How does X describe…": questions about someone's words, and who X is.
+SPEECH = re.compile(
+    r"^\s*(?:what|how)\s+(?:did|does|do|has|have|had|will|would|was|is)\s+(?P<speaker>.+?)\s+"
+    r"(?:(?:first|later|then|also|initially|now)\s+)?(?:say|said|think|tell|told|respond|react|reply|make of|"
+    r"describe|warn|claim|argue|believe|feel|call|admit|concede|insist|suggest|write|wrote|accuse|mean)\b",
+    re.IGNORECASE,
+)
+# Replies that name no one in particular: a role or a pronoun says nothing about who X is.
+_UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
+
+_YES_NO = frozenset({"yes", "no"})
+
+
+def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | None:
+    """Why ``phrase``, copied from ``quotes`` as the answer, cannot answer ``question`` (None: no mismatch found).
+
+    Type checks apply only to one-part questions: in "How much…, and who…?" the phrase may answer either part.
+    """
+    text = " ".join(quotes)
+    bare = phrase.strip(" .!\"'").lower()
+    one_part = len(_ANY_WH.findall(question)) == 1
+    if one_part and _OPENING_WH.match(question) and bare in _YES_NO:
+        asked = _OPENING_WH.match(question).group(0).split()[-1].lower()  # type: ignore[union-attr]
+        return f"the language model replied {bare!r}, which does not answer a {asked}-question"
+    if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
+        return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
+    if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
+        return f"the question asks for a number and the best sentences give none ({phrase!r})"
+    absent = sorted(digit_numbers(question) - digit_numbers(text))
+    if absent:
+        return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
+    roles = money_roles(question)
+    if roles and _DIGIT.search(phrase):
+        sentence, _ = answering_sentence(phrase, quotes)
+        conflict = role_conflict(phrase, sentence or text, claim_roles=roles)
+        if conflict:
+            return f"the best sentences do not say it: {conflict}"
+    unnamed = sorted((names(phrase) & names(question)) - words(text))
+    if unnamed:
+        return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
+    return None
+
+
+def speaker(question: str) -> str | None:
+    """Whose words the question asks about ("What did Lammy say…" → "Lammy"), if it asks about someone's words."""
+    match = SPEECH.match(question)
+    return match.group("speaker") if match else None
+
+
+SPEAKER_SYSTEM = "You read sentences quoted from a news article and name who said the words asked about."
+SPEAKER_TOKENS = 10
+
+
+def speaker_messages(context: str, sentence: str) -> list[BaseMessage]:
+    """Messages asking the model who said ``sentence``, given the sentences around it (a few tokens back)."""
+    user = (
+        f"Sentences: {sanitize_evidence(context)}\n\nWho said: \"{sanitize_evidence(sentence)[:300]}\"? "
+        f"Reply with the speaker's name only, as the sentences give it, or {NONE} if they do not say."
+    )
+    return [SystemMessage(SPEAKER_SYSTEM), HumanMessage(user)]
+
+
+def _sentences(text: str) -> list[str]:
+    flat = " ".join(text.split())
+    return [flat[start:end] for start, end in split_sentences(flat)]
+
+
+def answering_sentence(phrase: str, spans: Sequence[str]) -> tuple[str, str]:
+    """The quoted sentence that best contains ``phrase``, and it with up to two sentences before it (its context)."""
+    wanted = terms(phrase).content | terms(phrase).numbers
+    best: tuple[float, str, str] = (-1.0, "", "")
+    for span in spans:
+        sentences = _sentences(span)
+        for i, sentence in enumerate(sentences):
+            got = terms(sentence)
+            score = len(wanted & (got.content | got.numbers)) / len(wanted) if wanted else 0.0
+            if score > best[0]:
+                best = (score, sentence, " ".join(sentences[max(0, i - 2):i + 1]))
+    return best[1], best[2]
+
+
+def same_person(named: str, asked: str, context: str) -> bool:
+    """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, or both
+    parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer")."""
+    def parts(text: str) -> set[str]:
+        return {w for w in words(text) if w not in _TITLES and len(w) > 1} - {"the", "and", "of"}
+
+    a, b = parts(named), parts(asked)
+    if not a or not b or a & b:
+        return True
+    flat = " ".join(w.lower() for w in re.findall(r"[\w'’-]+", context))
+    return any(re.search(rf"\b{re.escape(x)}\b(?:\s+\S+)?\s+\b{re.escape(y)}\b", flat)
+               for x in a for y in b) or any(
+        re.search(rf"\b{re.escape(y)}\b(?:\s+\S+)?\s+\b{re.escape(x)}\b", flat) for x in a for y in b)
+
+
+def speaker_mismatch(
+    question: str, phrase: str, spans: Sequence[str], context: str, ask: Callable[[list[BaseMessage]], str]
+) -> str | None:
+    """For a question about someone's words: why the copied words are someone else's (None: no mismatch found).
+
+    The model names the speaker of the sentence the phrase was copied from; a different name is a
+    mismatch, while a role ("the minister"), a pronoun or NONE is not evidence either way. ``context``
+    (the quotes and retrieved passages) is where two parts of one name are looked for.
+    """
+    asked = speaker(question)
+    if asked is None:
+        return None
+    sentence, around = answering_sentence(phrase, spans)
+    if not sentence:
+        return None
+    named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
+    if not named or _UNNAMED.match(named) or len(named) > 60:
+        return None
+    if same_person(named, asked, context):
+        return None
+    return f"the best sentences quote {named}, not {asked}"

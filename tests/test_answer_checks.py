@@ -1,0 +1,118 @@
+"""The select strategy's answer checks: each mismatch between a question and the phrase copied for it (pure logic;
+the speaker check's model is a scripted reply here, and the real model in tests/test_chain.py)."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from rag.answer_checks import answer_mismatch, answering_sentence, same_person, speaker, speaker_mismatch
+
+QUOTES = [
+    "Mido has joined Tottenham on an 18-month loan from Roma. The fee was not disclosed.",
+    "The club had a debt of £103m when the board took over in 2004.",
+]
+
+
+@pytest.mark.parametrize(("question", "phrase", "why"), [
+    ("What was the result of the referendum?", "yes", "does not answer a what-question"),
+    ("And who won the vote?", "No.", "does not answer a who-question"),
+    ("What fee did Tottenham pay Roma for Mido?", "18-month", "sum of money"),
+    ("How much did the club pay for the stake?", "an 18-month loan", "sum of money"),
+    ("How many games will Mido play?", "on loan", "asks for a number"),
+    ("Who scored in the 4-0 win over Roma?", "Mido", "never mention 0, 4"),
+    ("What did Tottenham say in 2006?", "Mido has joined", "never mention 2006"),
+    ("What was the debt of 103,000,000?", "£103m", "never mention 103000000"),  # digits, not amounts, are compared
+    ("How much did the board pay for the club?", "£103m", "103 is a debt in the evidence, not a payment"),
+    ("What does Michael Howard think of the loan?", "Michael Howard thinks the loan is fine", "names howard"),
+])
+def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, phrase: str, why: str) -> None:
+    found = answer_mismatch(question, phrase, QUOTES)
+    assert found is not None and why in found
+
+
+@pytest.mark.parametrize(("question", "phrase"), [
+    ("Did Mido join Tottenham?", "YES"),  # a yes/no question takes yes or no
+    ("How long is Mido's loan?", "18-month"),
+    ("How much debt did the club have?", "£103m"),
+    ("How much debt did the club have?", "103 million pounds"),
+    ("How many months is the loan?", "eighteen months"),  # a number word counts
+    ("What did the board owe in 2004?", "a debt of £103m"),
+    ("How much did the club pay, and who was the manager?", "Mido"),  # two-part: either part may be answered
+    ("What did Roma say about Mido?", "Mido has joined Tottenham"),  # a name the quotes do mention
+])
+def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
+    assert answer_mismatch(question, phrase, QUOTES) is None
+
+
+def test_thousands_written_with_a_space_are_one_number() -> None:
+    assert answer_mismatch("What about the target of 8,000?", "controls", ["a target of 8 000 a year"]) is None
+
+
+@pytest.mark.parametrize(("question", "who"), [
+    ("What did Lammy say about the rules?", "Lammy"),
+    ("How does Barbara Roche describe Migration Watch?", "Barbara Roche"),
+    ("What did Arsène Wenger make of the fine?", "Arsène Wenger"),
+    ("Who won the vote?", None),
+    ("What did the report find?", None),
+])
+def test_questions_about_someones_words_name_the_speaker(question: str, who: str | None) -> None:
+    assert speaker(question) == who
+
+
+def test_the_answering_sentence_is_found_with_the_sentences_before_it() -> None:
+    spans = ["Kelly was in the car. It went all inside, he said. The police came.", "Another span."]
+    sentence, around = answering_sentence("it went all inside", spans)
+    assert sentence == "It went all inside, he said."
+    assert around == "Kelly was in the car. It went all inside, he said."
+
+
+def test_two_parts_of_one_name_are_the_same_person() -> None:
+    context = "Prime Minister Sir Keir Starmer said so. Mr Lammy agreed."
+    assert same_person("Sir Keir", "Starmer", context)
+    assert same_person("Mr Lammy", "David Lammy", context)
+    assert not same_person("Dechy", "Justine Henin-Hardenne", context)
+
+
+def _reply(text: str):  # noqa: ANN202 - a scripted model for the speaker check
+    asked: list[list[BaseMessage]] = []
+
+    def ask(messages: list[BaseMessage]) -> str:
+        asked.append(messages)
+        return text
+
+    return ask, asked
+
+
+def test_words_the_quotes_give_to_someone_else_are_a_mismatch() -> None:
+    spans = ["Nathalie Dechy said: I'm really upset about it."]
+    ask, asked = _reply("Dechy")
+    found = speaker_mismatch("What did Justine Henin-Hardenne say about the row?", "I'm really upset about it",
+                             spans, spans[0], ask)
+    assert found == "the best sentences quote Dechy, not Justine Henin-Hardenne"
+    assert "I'm really upset about it" in str(asked[0][-1].content)
+
+
+@pytest.mark.parametrize("reply", ["NONE", "The prime minister", "he", "Nathalie Dechy", ""])
+def test_a_role_a_pronoun_none_or_the_same_person_is_no_mismatch(reply: str) -> None:
+    spans = ["Nathalie Dechy said: I'm really upset about it."]
+    ask, _ = _reply(reply)
+    assert speaker_mismatch("What did Nathalie Dechy say?", "really upset", spans, spans[0], ask) is None
+
+
+def test_questions_not_about_someones_words_never_ask_the_model() -> None:
+    ask, asked = _reply("Dechy")
+    assert speaker_mismatch("Who won the vote?", "Dechy", ["Dechy won."], "Dechy won.", ask) is None
+    assert asked == []
+
+
+def test_a_sum_moved_to_another_role_is_vetoed() -> None:
+    from rag.support import lexical_support, role_conflict, vetoed
+
+    evidence = "when we took over leeds united in march 2004 the club had a debt of £103m"
+    assert role_conflict("Ken Bates paid £103 million to take over Leeds United.", evidence) == (
+        "103 is a debt in the evidence, not a payment")
+    assert role_conflict("Leeds had debts of £103m.", evidence) is None
+    assert role_conflict("Leeds had £103m.", evidence) is None  # no role said: nothing to contradict
+    assert vetoed(lexical_support("Ken Bates paid £103m to take over Leeds United.", evidence))
+    assert not vetoed(lexical_support("The club had a debt of £103m in 2004.", evidence))
