@@ -56,6 +56,11 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 _YES_NO = frozenset({"yes", "no"})
 
 
+# A short answer is a copy: a word of it that the quotes lack came from the model's own knowledge. (A longer
+# phrase may rephrase the quotes around the answer; phrase_found in rag.extractive scores those.)
+SHORT_ANSWER_WORDS = 3
+
+
 def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | None:
     """Why ``phrase``, copied from ``quotes`` as the answer, cannot answer ``question`` (None: no mismatch found).
 
@@ -63,6 +68,11 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     """
     text = " ".join(quotes)
     bare = phrase.strip(" .!\"'").lower()
+    asked, there = terms(phrase), terms(text)
+    # Words only: numbers and amounts may be re-written ("£103m", "103 million pounds"); corpora differ on "I'm".
+    said = {w for w in asked.content if "'" not in w and not _NUMBER_WORD.fullmatch(w) and not _CURRENCY.fullmatch(w)}
+    if bare not in _YES_NO and 0 < len(said) <= SHORT_ANSWER_WORDS and said - there.content:
+        return f"the language model's answer {phrase!r} is not in the best sentences (it came from elsewhere)"
     one_part = len(_ANY_WH.findall(question)) == 1
     if one_part and _OPENING_WH.match(question) and bare in _YES_NO:
         asked = _OPENING_WH.match(question).group(0).split()[-1].lower()  # type: ignore[union-attr]

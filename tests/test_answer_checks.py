@@ -23,6 +23,7 @@ QUOTES = [
     ("Who scored in the 4-0 win over Roma?", "Mido", "never mention 0, 4"),
     ("What did Tottenham say in 2006?", "Mido has joined", "never mention 2006"),
     ("What was the debt of 103,000,000?", "£103m", "never mention 103000000"),  # digits, not amounts, are compared
+    ("Which club did Mido leave?", "Lazio Rome", "not in the best sentences"),  # a short answer must be a copy
     ("How much did the board pay for the club?", "£103m", "103 is a debt in the evidence, not a payment"),
     ("What does Michael Howard think of the loan?", "Michael Howard thinks the loan is fine", "names howard"),
 ])
@@ -46,7 +47,7 @@ def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> N
 
 
 def test_thousands_written_with_a_space_are_one_number() -> None:
-    assert answer_mismatch("What about the target of 8,000?", "controls", ["a target of 8 000 a year"]) is None
+    assert answer_mismatch("What about the target of 8,000?", "a target", ["a target of 8 000 a year"]) is None
 
 
 @pytest.mark.parametrize(("question", "who"), [
