@@ -36,7 +36,6 @@ from rag.evidence import EvidenceItem, select_evidence
 from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
 from rag.prompts import (
-    NEVER_NONE,
     NONE,
     REFUSAL_TEXT,
     SPECIAL_TOKEN,
@@ -296,7 +295,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 return
             timings["gate"] = time.perf_counter() - started
             if gate.confidence < s.min_confidence:
-                if is_none(gate.phrase) or gate.signals.p_yes < s.min_confidence:
+                if is_none(gate.phrase):
                     why = "found no answer in the best sentences"
                 elif gate.signals.found == 0.0:
                     why = f"answered {gate.phrase!r}, which the best sentences do not say"
@@ -339,12 +338,8 @@ class RagChain(Runnable[ChainInput, Answer]):
         texts = gate_evidence(quotes)
         if not texts:
             return Gate(signals(question, texts, relevance, NONE, 0.0), 0.0, NONE)
-        # The local engine never emits NONE, so the phrase is the model's best answer even when NONE is the likelier
-        # reply; whether to give it is decided by P(NONE), read from the unbiased log-probabilities of the same call.
-        # (The token-string form of logit_bias is llama.cpp's; other OpenAI-compatible servers get the plain call.)
-        forced = {"logit_bias": NEVER_NONE} if self.settings.backend == "local" else {}
         reply = model.invoke(extract_messages(question, texts), max_tokens=EXTRACT_TOKENS, logprobs=True,
-                             top_logprobs=TOP_LOGPROBS, **forced)
+                             top_logprobs=TOP_LOGPROBS)
         phrase = " ".join(str(reply.content).split())
         try:
             p_answer = 1.0 - none_probability(first_token_logprobs(dict(reply.response_metadata)))

@@ -17,8 +17,6 @@ from rag.evidence import EvidenceItem
 
 REFUSAL_TOKEN = "NOT IN ARTICLES"
 NONE = "NONE"
-# llama.cpp logit_bias that bans the tokens of NONE (both spellings the model uses) from the reply.
-NEVER_NONE = [[NONE, False], [NONE.capitalize(), False]]
 
 ANSWER_SYSTEM = (
     "You answer questions about news articles. You are given numbered evidence sentences "
