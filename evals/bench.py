@@ -50,6 +50,7 @@ class BenchConfig:
     baseline: bool = True
     baseline_sizes: list[str] = field(default_factory=lambda: ["seeds"])
     baseline_questions: int | None = None
+    verification_questions: int = 10  # generate with and without the LLM verifier, side by side (0 = skip)
     ingest: bool = True
     ingest_rounds: int = 2
     noop_cli: bool = True  # also time `rag index` on the built index as a command (imports included)
@@ -66,7 +67,8 @@ class BenchConfig:
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         values: dict[str, Any] = {
-            "sizes": list(QUICK_SIZES), "questions": 5, "baseline_questions": 3, "ingest_rounds": 1, "app": False,
+            "sizes": list(QUICK_SIZES), "questions": 5, "baseline_questions": 3, "verification_questions": 3,
+            "ingest_rounds": 1, "app": False,
             "quick": True,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -280,6 +282,13 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         model = _run_answers(config, prepared, results)
         if config.baseline:
             results["baseline"]["quality_method"] = QUALITY_METHOD
+        if model is not None and config.verification_questions and "seeds" in prepared:
+            from evals.bench_latency import verification_cost
+
+            log.info("verification cost: generate with and without the LLM verifier")
+            qs = [q for q in _questions(None) if q.answerable][: config.verification_questions]
+            results["verification"] = verification_cost(prepared["seeds"].settings, qs, model)
+            _checkpoint(config, results)
 
         if config.scale_out:
             from evals.bench_scaleout import server_vs_embedded

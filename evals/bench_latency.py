@@ -266,3 +266,44 @@ def answer_latency(
         result["baseline"] = summarize_runs(base)
         result["baseline_runs"] = base
     return result
+
+
+def verification_cost(settings: Settings, questions: list[EvalQuestion], model: BaseChatModel) -> dict[str, Any]:
+    """The generate strategy with the LLM verifier and with the deterministic score alone, side by side.
+
+    Both chains share the loaded model; each question runs both, in alternating order (A B, B A, ...), so
+    neither always meets the other's prompt in llama.cpp's cache. ``verification`` is the seconds the
+    chain spent verifying (the Answer's own timing).
+    """
+    from rag.chain import build_chain
+
+    def chain(llm_verifier: bool) -> Any:
+        update = {"backend": "local", "answer_strategy": "generate", "verify_with_llm": llm_verifier}
+        return build_chain(settings.model_copy(update=update), chat_model=model)
+
+    chains = {"llm_verifier": chain(True), "deterministic_only": chain(False)}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chains}
+    warm_model(model)
+    for i, q in enumerate(questions):
+        order = list(chains) if i % 2 == 0 else list(reversed(chains))
+        for name in order:
+            started = time.perf_counter()
+            answer = chains[name].invoke(chain_input(q))
+            runs[name].append({
+                "id": q.id, "total": time.perf_counter() - started,
+                "verification": answer.timings.get("verification"), "refused": answer.refused,
+                "kept": len(answer.citations), "dropped": len(answer.dropped_sentences),
+            })
+        log.info("verification cost: %d/%d", i + 1, len(questions))
+    summary = {
+        name: {
+            "n": len(rs),
+            "total": summarize(r["total"] for r in rs),
+            "verification": summarize(r["verification"] for r in rs),
+            "refused": sum(r["refused"] for r in rs),
+            "dropped_sentences": sum(r["dropped"] for r in rs),
+        }
+        for name, rs in runs.items()
+    }
+    with_llm, alone = summary["llm_verifier"]["total"]["median"], summary["deterministic_only"]["total"]["median"]
+    return {**summary, "ratio_total_p50": with_llm / alone if with_llm and alone else None, "runs": runs}

@@ -260,6 +260,23 @@ def _baseline(results: dict[str, Any]) -> list[str]:
             f"Quality: {method}.", "", *lines]
 
 
+def _verification(results: dict[str, Any]) -> list[str]:
+    v = results.get("verification")
+    if not v:
+        return []
+    rows = [
+        [label, v[key]["n"], f"{_s(v[key]['total']['median'])} / {_s(v[key]['total']['p95'])}",
+         f"{_s(v[key]['verification']['median'])} / {_s(v[key]['verification']['p95'])}",
+         v[key]["dropped_sentences"], v[key]["refused"]]
+        for label, key in (("LLM verifier (default)", "llm_verifier"), ("deterministic score only", "deterministic_only"))
+    ]
+    header = ["generate, verified by", "questions", "full answer p50 / p95 (s)", "verification p50 / p95 (s)",
+              "sentences dropped", "refused"]
+    return ["## Verification cost (generate strategy, seeds)", "", *_table(header, rows), "",
+            f"Same questions and loaded model, alternating order per question; full answer with/without the LLM "
+            f"verifier (medians): {_x(v.get('ratio_total_p50'))}.", ""]
+
+
 def _app(results: dict[str, Any]) -> list[str]:
     a = results.get("app")
     if not a:
@@ -334,7 +351,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     """The whole report as markdown."""
     parts = [
         _header(results), _goals(results), _sizes(results), _ingest(results), _retrieval(results),
-        _answers(results), _baseline(results), _app(results), _scale_out(results), _profiles(results),
-        _notes(results),
+        _answers(results), _baseline(results), _verification(results), _app(results), _scale_out(results),
+        _profiles(results), _notes(results),
     ]
     return "\n".join(line for part in parts for line in part).rstrip() + "\n"

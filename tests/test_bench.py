@@ -131,6 +131,13 @@ def _fake_results() -> dict[str, Any]:
         "answers": {"seeds": {"local": {"ours": ours}}, "x25": {"extractive": {"ours": ours}}},
         "baseline": {"seeds": {"ours": ours, "baseline": base, "quality": {"ours": quality, "baseline": quality},
                                "speedup_total_p50": 4.0, "ratio_total_p50": 0.25}},
+        "verification": {
+            "llm_verifier": {"n": 2, "total": {"median": 9.0, "p95": 11.0}, "verification": {"median": 4.0, "p95": 5.0},
+                             "refused": 0, "dropped_sentences": 1},
+            "deterministic_only": {"n": 2, "total": {"median": 5.0, "p95": 6.0},
+                                   "verification": {"median": 0.1, "p95": 0.2}, "refused": 0, "dropped_sentences": 0},
+            "ratio_total_p50": 1.8,
+        },
         "app": {"status": "ok", "backend": "local", "index": "i", "ready_seconds": 9.0, "questions": 3,
                 "rss_ready_bytes": 2**30, "rss_serving_bytes": 4 * 2**30, "rss_peak_bytes": 4 * 2**30},
     }
@@ -152,6 +159,8 @@ def test_goals_and_markdown_from_results_alone() -> None:
     for heading in ("## Goals", "## Ingest", "## Retrieval latency", "## Answer latency", "## Baseline", "## App"):
         assert heading in markdown
     assert "NOT met" in markdown and "| seeds | local | 2 |" in markdown
+    assert "## Verification cost" in markdown and "| LLM verifier (default) | 2 | 9.00 / 11.00 | 4.00 / 5.00 |" in markdown
+    assert "verifier (medians): 1.80x" in markdown
 
 
 def test_bench_command_is_registered() -> None:
@@ -220,3 +229,19 @@ def test_baseline_chain_streams_with_timings(tmp_path: Path) -> None:
     assert len(run.contexts) == TOP_K
     assert run.first_evidence is not None and run.first_token is not None
     assert 0 < run.first_evidence <= run.first_token <= run.total
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+def test_verification_cost_runs_both_verifiers_on_the_same_questions(seed_settings) -> None:  # type: ignore[no-untyped-def]
+    from evals.bench_latency import verification_cost
+    from evals.dataset import load_questions
+    from rag.llm.factory import build_chat_model
+
+    question = next(q for q in load_questions(Path("evals/datasets/seeds.jsonl")) if q.id == "s01")
+    model = build_chat_model(seed_settings.model_copy(update={"backend": "local"}))
+    result = verification_cost(seed_settings, [question], model)
+    with_llm, alone = result["llm_verifier"], result["deterministic_only"]
+    assert with_llm["n"] == alone["n"] == 1
+    assert with_llm["verification"]["median"] > alone["verification"]["median"] > 0  # the model's calls cost time
+    assert result["ratio_total_p50"] == with_llm["total"]["median"] / alone["total"]["median"]
