@@ -216,8 +216,8 @@ class LlmJudge:
 
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
-    invented relations), vetoed to 0 when the claim states a number the evidence does not
-    (:func:`rag.support.vetoed`)."""
+    invented relations), vetoed to 0 when the claim states a number the evidence does not, or gives one of its
+    sums another role (:func:`rag.support.vetoed`)."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD
@@ -226,7 +226,7 @@ class VerifierJudge:
         from rag.prompts import VERIFY_SYSTEM
 
         self._llm = LlmJudge(model, VERIFY_SYSTEM)
-        self.model = f"{self._llm.model} + verifier prompt + missing-number veto"
+        self.model = f"{self._llm.model} + verifier prompt + number veto"
 
     def fingerprint(self) -> str:
         import rag.support
