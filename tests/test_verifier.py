@@ -42,14 +42,14 @@ def _evidence(settings: Settings, question: str, phrase: str) -> tuple[list[Evid
     return items, number
 
 
-@pytest.mark.parametrize(("question", "phrase", "invented", "true"), [
+@pytest.mark.parametrize(("question", "phrase", "invented", "true", "lexical_sees_it"), [
     (BATES, "debt of £103m", "Ken Bates paid £103m to take over Leeds United",
-     "Leeds United had a debt of £103m when the board took over in March 2004"),
+     "Leeds United had a debt of £103m when the board took over in March 2004", True),  # a debt is not a price
     (MUNSTER, "san sebastian", "Munster won the Heineken Cup quarter-final against Biarritz in San Sebastian",
-     "Munster's Heineken Cup quarter-final against Biarritz was moved to San Sebastian"),
+     "Munster's Heineken Cup quarter-final against Biarritz was moved to San Sebastian", False),
 ])
 def test_an_invented_relation_is_dropped_and_the_true_one_kept(
-    bbc_few: Settings, question: str, phrase: str, invented: str, true: str
+    bbc_few: Settings, question: str, phrase: str, invented: str, true: str, lexical_sees_it: bool
 ) -> None:
     items, n = _evidence(bbc_few, question, phrase)
     scorer = choice_scorer(build_chat_model(bbc_few))
@@ -58,8 +58,10 @@ def test_an_invented_relation_is_dropped_and_the_true_one_kept(
         return scorer(entailment_messages(evidence, claim))["Yes"]
 
     embedder = get_search(bbc_few).embedder
-    # The deterministic score alone keeps the invented claim: every word of it is in the cited sentence.
-    assert not verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support).refused
+    # Every word of the invented claim is in the cited sentence: the deterministic score alone keeps it, unless
+    # the claim moves a sum of the sentence to another role (rag.support.role_conflict).
+    alone = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support)
+    assert alone.refused is lexical_sees_it, alone
     wrong = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support, entails)
     assert wrong.refused and wrong.dropped, wrong
     right = verify_answer(f"{true} [{n}].", items, embedder, bbc_few.min_support, entails)
