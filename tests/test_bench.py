@@ -238,7 +238,8 @@ def test_verification_cost_runs_both_verifiers_on_the_same_questions(seed_settin
     from evals.dataset import load_questions
     from rag.llm.factory import build_chat_model
 
-    question = next(q for q in load_questions(Path(__file__).parents[1] / "evals/datasets/seeds.jsonl") if q.id == "s01")
+    seeds = Path(__file__).parents[1] / "evals/datasets/seeds.jsonl"
+    question = next(q for q in load_questions(seeds) if q.id == "s01")
     model = build_chat_model(seed_settings.model_copy(update={"backend": "local"}))
     result = verification_cost(seed_settings, [question], model)
     with_llm, alone = result["llm_verifier"], result["deterministic_only"]
