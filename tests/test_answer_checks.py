@@ -73,6 +73,9 @@ def test_two_parts_of_one_name_are_the_same_person() -> None:
     assert same_person("Sir Keir", "Starmer", context)
     assert same_person("Mr Lammy", "David Lammy", context)
     assert not same_person("Dechy", "Justine Henin-Hardenne", context)
+    listed = "Justine Henin-Hardenne and Nathalie Dechy, Kim Clijsters, Elena Dementieva"
+    assert not same_person("Dechy", "Justine Henin-Hardenne", listed)  # named together is not one person
+    assert not same_person("Dementieva", "Kim Clijsters", listed)
 
 
 def _reply(text: str):  # noqa: ANN202 - a scripted model for the speaker check
