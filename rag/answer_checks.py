@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.chunking import split_sentences
+from rag.extractive import is_yes_no
 from rag.prompts import NONE, sanitize_evidence
 from rag.support import digit_numbers, money_roles, names, role_conflict, terms, words
 
@@ -53,8 +54,6 @@ SPEECH = re.compile(
 _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
 
-_YES_NO = frozenset({"yes", "no"})
-
 
 # A short answer is a copy: a word of it that the quotes lack came from the model's own knowledge. (A longer
 # phrase may rephrase the quotes around the answer; phrase_found in rag.extractive scores those.)
@@ -67,16 +66,17 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     Type checks apply only to one-part questions: in "How much…, and who…?" the phrase may answer either part.
     """
     text = " ".join(quotes)
-    bare = phrase.strip(" .!\"'").lower()
-    asked, there = terms(phrase), terms(text)
+    yes_no = is_yes_no(phrase)
     # Words only: numbers and amounts may be re-written ("£103m", "103 million pounds"); corpora differ on "I'm".
-    said = {w for w in asked.content if "'" not in w and not _NUMBER_WORD.fullmatch(w) and not _CURRENCY.fullmatch(w)}
-    if bare not in _YES_NO and 0 < len(said) <= SHORT_ANSWER_WORDS and said - there.content:
+    said = {w for w in terms(phrase).content
+            if "'" not in w and not _NUMBER_WORD.fullmatch(w) and not _CURRENCY.fullmatch(w)}
+    if not yes_no and 0 < len(said) <= SHORT_ANSWER_WORDS and said - terms(text).content:
         return f"the language model's answer {phrase!r} is not in the best sentences (it came from elsewhere)"
     one_part = len(_ANY_WH.findall(question)) == 1
-    if one_part and _OPENING_WH.match(question) and bare in _YES_NO:
-        asked = _OPENING_WH.match(question).group(0).split()[-1].lower()  # type: ignore[union-attr]
-        return f"the language model replied {bare!r}, which does not answer a {asked}-question"
+    opening = _OPENING_WH.match(question)
+    if one_part and opening and yes_no:
+        reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
+        return f"the language model replied {reply!r}, which does not answer a {word}-question"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):

@@ -26,7 +26,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from rag.answer_checks import SPEAKER_TOKENS, answer_mismatch, speaker, speaker_mismatch
+from rag.answer_checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
 from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
 from rag.cleaning import normalize_text
 from rag.condense import condense_question, needs_context
@@ -355,7 +355,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         """Why the phrase the gate copied cannot answer the question (None: it can), for the select strategy."""
         spans = [item.text for item in quotes]
         found = answer_mismatch(question, phrase, spans)
-        if found or speaker(question) is None:
+        if found:
             return found
         context = " ".join([*spans, *(p.text for p in passages)])
         try:

@@ -80,6 +80,11 @@ def is_none(phrase: str) -> bool:
     return phrase.strip(" .\"'").upper() in ("", NONE)
 
 
+def is_yes_no(phrase: str) -> bool:
+    """True when the model's copied phrase is a bare yes or no (a yes/no question's answer)."""
+    return phrase.strip(" .!\"'").lower() in _YES_NO
+
+
 def phrase_found(phrase: str, quotes: Sequence[str]) -> float:
     """Share of the phrase's words (content words and numbers, stemmed) that occur in the quotes.
 
@@ -87,7 +92,7 @@ def phrase_found(phrase: str, quotes: Sequence[str]) -> float:
     """
     if is_none(phrase):
         return 0.0
-    if phrase.strip(" .!\"'").lower() in _YES_NO:
+    if is_yes_no(phrase):
         return 1.0
     wanted = terms(phrase)
     words = wanted.content | wanted.numbers

@@ -113,7 +113,7 @@ def roles_near(text: str, number: str, before: int = 6, after: int = 4) -> froze
     found: set[str] = set()
     for i, token in enumerate(tokens):
         digits = _DIGITS.search(token)
-        if digits and digits.group(0).replace(",", "").rstrip(".") == number:
+        if digits and _as_number(digits.group(0)) == number:
             found.update(_ROLE_OF[w] for w in tokens[max(0, i - before):i + after + 1] if w in _ROLE_OF)
     return frozenset(found)
 
@@ -134,7 +134,11 @@ def role_conflict(claim: str, evidence: str, claim_roles: frozenset[str] | None 
 
 def digit_numbers(text: str) -> frozenset[str]:
     """The numbers written in digits in a text, as digit strings ("£8,000" and "8 000" both give "8000")."""
-    return frozenset(d.group(0).replace(",", "").rstrip(".") for d in _DIGITS.finditer(_SPACED_THOUSANDS.sub("", text)))
+    return frozenset(_as_number(d.group(0)) for d in _DIGITS.finditer(_SPACED_THOUSANDS.sub("", text)))
+
+
+def _as_number(digits: str) -> str:
+    return digits.replace(",", "").rstrip(".")
 
 
 class LexicalSupport(NamedTuple):
