@@ -1,6 +1,6 @@
 """The Gradio chat app: `python app.py` (configure with RAG_* environment variables)."""
 
-from rag.webapp import main
+from rag.web.app import main
 
 if __name__ == "__main__":
     main()

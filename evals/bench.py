@@ -209,7 +209,7 @@ def _run_profiles(config: BenchConfig, prepared: dict[str, PreparedSize], model:
     """(a) a cold ingest of the largest real corpus, (b) one warm local answer, (c) one search at the largest size."""
     from evals.bench_latency import warm_model
     from evals.bench_profile import profile_answer, profile_ingest, profile_retrieval
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     profiles: dict[str, Any] = {}
     real = [p for p in prepared.values() if not p.spec.synthetic]

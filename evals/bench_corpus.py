@@ -151,8 +151,8 @@ def _refresh_lexical(index_dir: Path) -> None:
     Retrieval would otherwise rebuild it in memory on every open (a minute at 100k
     passages, outside the timings but on every run).
     """
-    from rag.catalog import Catalog
-    from rag.lexical import LexicalIndex
+    from rag.index.catalog import Catalog
+    from rag.index.bm25 import LexicalIndex
 
     saved = LexicalIndex.load(index_dir)
     catalog = Catalog(index_dir)
@@ -185,7 +185,7 @@ def prepare_size(name: str, cache: Path = DEFAULT_CACHE, *, progress: bool = Fal
         result = build_synthetic(source.settings, settings, spec.multiple)
         articles, passages = result.articles, result.passages
     else:
-        from rag.indexer import build_index
+        from rag.index.build import build_index
 
         log.info("building the %s index (%s)", spec.name, index_dir)
         report = build_index(settings, progress=progress)

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 def _passage_texts(corpus: Path, settings: Any) -> tuple[list[str], int, float]:
     """Our passages' texts (as the indexer makes them), the article count, and the seconds it took."""
-    from rag.chunking import chunk_article
-    from rag.corpus import load_article, scan_corpus
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import load_article, scan_corpus
 
     started = time.perf_counter()
     files, _ = scan_corpus(corpus, settings.max_file_bytes)
@@ -47,7 +47,7 @@ def measure_ingest(
 ) -> dict[str, Any]:
     """Alternating rounds of raw embedding, our cold build and the baseline ingest; then no-op re-index."""
     from rag.embeddings import get_embedder
-    from rag.indexer import build_index
+    from rag.index.build import build_index
     from rag.settings import Settings
 
     work.mkdir(parents=True, exist_ok=True)

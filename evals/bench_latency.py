@@ -36,7 +36,7 @@ WARM_UP_QUERY = "What did the government announce this week?"
 
 def retrieval_latency(settings: Settings, questions: list[EvalQuestion]) -> dict[str, Any]:
     """Seconds per ``search(q, k)``: first pass (cold sentence cache) and repeat pass (warm)."""
-    from rag.retrieve import forget_searches, get_search
+    from rag.answer.retrieve import forget_searches, get_search
 
     forget_searches()
     search = get_search(settings)
@@ -188,7 +188,7 @@ def warm_model(model: BaseChatModel) -> float:
     """Load the model and put the answer system prompt in its KV cache; returns the seconds taken."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from rag.prompts import ANSWER_SYSTEM
+    from rag.answer.prompts import ANSWER_SYSTEM
 
     started = time.perf_counter()
     model.invoke([SystemMessage(ANSWER_SYSTEM), HumanMessage("Evidence:\n[1] The sky is blue.\nQuestion: What colour is the sky?")])
@@ -224,8 +224,8 @@ def answer_latency(
     baseline_chain: Any = None,
 ) -> dict[str, Any]:
     """Answer every question with our chain (and, if given, the baseline right after each)."""
-    from rag.chain import build_chain
-    from rag.retrieve import forget_searches, get_search
+    from rag.answer.chain import build_chain
+    from rag.answer.retrieve import forget_searches, get_search
 
     forget_searches()
     chain_settings = settings.model_copy(update={"backend": backend})
@@ -275,7 +275,7 @@ def verification_cost(settings: Settings, questions: list[EvalQuestion], model: 
     neither always meets the other's prompt in llama.cpp's cache. ``verification`` is the seconds the
     chain spent verifying (the Answer's own timing).
     """
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     def chain(llm_verifier: bool) -> Any:
         update = {"backend": "local", "answer_strategy": "generate", "verify_with_llm": llm_verifier}

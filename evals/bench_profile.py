@@ -81,7 +81,7 @@ def profile_call(name: str, fn: Callable[[], Any], out_dir: Path, top: int = 12)
 def profile_ingest(corpus: Path, out_dir: Path) -> dict[str, Any]:
     """(a) one cold build of ``corpus`` into a scratch folder, embedder already loaded."""
     from rag.embeddings import get_embedder
-    from rag.indexer import build_index
+    from rag.index.build import build_index
     from rag.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="bench-profile-ingest-"))
@@ -101,7 +101,7 @@ def profile_answer(chain: Any, question: str, out_dir: Path) -> dict[str, Any]:
 def profile_retrieval(settings: Any, question: str, out_dir: Path, label: str) -> dict[str, Any]:
     """(c) one search for a question not seen before (cold sentence cache), index already open."""
     from evals.bench_latency import WARM_UP_QUERY
-    from rag.retrieve import forget_searches, get_search
+    from rag.answer.retrieve import forget_searches, get_search
 
     forget_searches()
     search = get_search(settings)

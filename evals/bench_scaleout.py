@@ -62,7 +62,7 @@ def start_chroma(data: Path, timeout: float = 90) -> tuple[subprocess.Popen[byte
 
 def copy_vectors(source: Settings, dest: Settings) -> int:
     """Copy every vector (with document and metadata) of source's Chroma into dest's; returns the count."""
-    from rag.store import VectorStore
+    from rag.index.vectors import VectorStore
 
     src = VectorStore(source)
     dst = VectorStore(dest)
@@ -84,7 +84,7 @@ def copy_vectors(source: Settings, dest: Settings) -> int:
 
 def server_vs_embedded(settings: Settings, questions: list[EvalQuestion]) -> dict[str, Any]:
     """p50/p95 of search(q, k) against embedded Chroma and a Chroma server, alternating per question."""
-    from rag.retrieve import forget_searches, get_search
+    from rag.answer.retrieve import forget_searches, get_search
 
     with tempfile.TemporaryDirectory(prefix="bench-chroma-") as tmp:
         process, url = start_chroma(Path(tmp))

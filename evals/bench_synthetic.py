@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.catalog import Catalog
+from rag.index.catalog import Catalog
 from rag.types import SentenceVectors
-from rag.lexical import LexicalIndex
+from rag.index.bm25 import LexicalIndex
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.index.vectors import VectorStore
 from rag.types import Article, Passage
 
 log = logging.getLogger(__name__)

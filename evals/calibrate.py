@@ -7,7 +7,7 @@ Reads the questions that reached the select gate (their ``signals``) in reports 
 signals (L2-regularised, Newton steps), then moves the bias so that the refusal
 threshold ``min_confidence`` = 0.5 refuses as many unanswerable questions as it
 can while refusing at most the given share of the answerable ones. Prints the
-weights for ``rag.extractive.WEIGHTS`` and the dev figures they give. Tune on dev
+weights for ``rag.answer.extractive.WEIGHTS`` and the dev figures they give. Tune on dev
 only: the test halves are for reporting.
 """
 

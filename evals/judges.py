@@ -2,7 +2,7 @@
 
 Two judges score a :class:`JudgeItem` from 0 (unsupported) to 1 (supported):
 
-* :class:`DeterministicJudge` — the answer-time scorer of :mod:`rag.support`:
+* :class:`DeterministicJudge` — the answer-time scorer of :mod:`rag.answer.support`:
   ``combine(lexical_support(claim, unit, context), cosine(claim, unit))`` with
   MiniLM, maximised over the evidence and each of its sentences (the scorer was
   built for sentence-sized evidence). Supported when the score reaches
@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import NoLogProbabilitiesError, RagError
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer
-from rag.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
+from rag.answer.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
 from rag.settings import Settings
-from rag.support import LEXICAL_WEIGHT, LexicalSupport
+from rag.answer.support import LEXICAL_WEIGHT, LexicalSupport
 
 from evals.metrics import Confusion, best_threshold
 
@@ -100,14 +100,14 @@ def file_sha256(path: Path) -> str:
 
 
 def weighted(lexical: LexicalSupport, semantic: float, weight: float) -> float:
-    """``rag.support.combine`` with another lexical weight (``LEXICAL_WEIGHT`` is the shipped one)."""
-    from rag.support import combine
+    """``rag.answer.support.combine`` with another lexical weight (``LEXICAL_WEIGHT`` is the shipped one)."""
+    from rag.answer.support import combine
 
     return combine(lexical, semantic, weight)
 
 
 class DeterministicJudge:
-    """rag.support's lexical + MiniLM score, the same one that verifies citations at answer time."""
+    """rag.answer.support's lexical + MiniLM score, the same one that verifies citations at answer time."""
 
     name = "deterministic"
 
@@ -115,18 +115,18 @@ class DeterministicJudge:
         self.settings = settings
         self.threshold = settings.min_support
         model = settings.embedding_model or "all-MiniLM-L6-v2 (packaged)"
-        self.model = f"rag.support.combine + {model}"
+        self.model = f"rag.answer.support.combine + {model}"
 
     def fingerprint(self) -> str:
-        import rag.support
+        import rag.answer.support
 
-        return _sha(Path(rag.support.__file__).read_text(encoding="utf-8"), self.model)
+        return _sha(Path(rag.answer.support.__file__).read_text(encoding="utf-8"), self.model)
 
     def components(self, items: Sequence[JudgeItem]) -> list[list[tuple[LexicalSupport, float]]]:
         """Per item, (lexical, cosine) for each unit of evidence: the whole, then each sentence."""
-        from rag.chunking import split_sentences
+        from rag.ingest.chunking import split_sentences
         from rag.embeddings import get_embedder
-        from rag.support import lexical_support
+        from rag.answer.support import lexical_support
 
         units: list[list[str]] = []
         for item in items:
@@ -152,7 +152,7 @@ class DeterministicJudge:
     @staticmethod
     def scores_from(components: Sequence[Sequence[tuple[LexicalSupport, float]]]) -> list[float]:
         """Each item's score: the best ``combine`` over its units of evidence."""
-        from rag.support import combine
+        from rag.answer.support import combine
 
         return [max((combine(lex, sem) for lex, sem in group), default=0.0) for group in components]
 
@@ -217,24 +217,24 @@ class LlmJudge:
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
     invented relations), vetoed to 0 when the claim states a number the evidence does not, or gives one of its
-    sums another role (:func:`rag.support.vetoed`)."""
+    sums another role (:func:`rag.answer.support.vetoed`)."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD
 
     def __init__(self, model: BaseChatModel) -> None:
-        from rag.prompts import VERIFY_SYSTEM
+        from rag.answer.prompts import VERIFY_SYSTEM
 
         self._llm = LlmJudge(model, VERIFY_SYSTEM)
         self.model = f"{self._llm.model} + verifier prompt + number veto"
 
     def fingerprint(self) -> str:
-        import rag.support
+        import rag.answer.support
 
-        return _sha(self._llm.fingerprint(), Path(rag.support.__file__).read_text(encoding="utf-8"))
+        return _sha(self._llm.fingerprint(), Path(rag.answer.support.__file__).read_text(encoding="utf-8"))
 
     def score(self, item: JudgeItem) -> float | None:
-        from rag.support import lexical_support, vetoed
+        from rag.answer.support import lexical_support, vetoed
 
         context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
         return 0.0 if vetoed(lexical_support(item.claim, item.evidence, context)) else self._llm.score(item)

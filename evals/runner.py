@@ -30,7 +30,7 @@ from evals.judges import Judge, JudgeItem, JudgeUnavailable, LlmJudge, build_jud
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from rag.chain import RagChain
+    from rag.answer.chain import RagChain
     from rag.types import Answer, RetrievedPassage
 
     from evals.dataset import EvalQuestion
@@ -104,11 +104,11 @@ def load_dataset_with_notes(
 
 def ensure_index(settings: Settings, progress: bool = False) -> bool:
     """Build the index from ``settings.corpus_dir`` when there is none; True when it was built."""
-    from rag.catalog import CATALOG_FILE
+    from rag.index.catalog import CATALOG_FILE
 
     if (Path(settings.index_dir) / CATALOG_FILE).exists():
         return False
-    from rag.indexer import build_index
+    from rag.index.build import build_index
 
     log.warning("no index at %s: building it from %s", settings.index_dir, settings.corpus_dir)
     report = build_index(settings, progress=progress)
@@ -122,8 +122,8 @@ def prepare_chain(settings: Settings) -> tuple[RagChain, BaseChatModel | None]:
     A backend that cannot load fails the run here rather than letting every answer
     silently fall back to extractive mode.
     """
-    from rag.chain import build_chain
-    from rag.retrieve import get_search
+    from rag.answer.chain import build_chain
+    from rag.answer.retrieve import get_search
 
     chat_model: BaseChatModel | None = None
     if settings.backend != "extractive":
@@ -209,15 +209,15 @@ class ClaimEvidence:
 
 
 def claim_evidence(answer: Answer) -> list[ClaimEvidence]:
-    """The answer split with ``rag.citations.parse_claims``, each sentence with the evidence it cites.
+    """The answer split with ``rag.answer.citations.parse_claims``, each sentence with the evidence it cites.
 
     A marker covers the run of unmarked sentences before it, as a citation at the
     end of a paragraph does: a quote of several sentences is cited once, after
     its last sentence. Sentences after the last marker cite nothing; sentences
     without content words are skipped.
     """
-    from rag.citations import parse_claims
-    from rag.support import terms
+    from rag.answer.citations import parse_claims
+    from rag.answer.support import terms
 
     by_marker = {c.marker: c for c in answer.citations}
     passages = {p.passage_id: p for p in answer.passages}
@@ -597,7 +597,7 @@ def model_info(settings: Settings, chat_model: BaseChatModel | None) -> dict[str
 
 
 def index_info(settings: Settings) -> dict[str, Any]:
-    from rag.status import index_status
+    from rag.index.status import index_status
 
     status = index_status(settings)
     return {k: status[k] for k in ("index", "corpus", "articles", "passages", "vectors", "fingerprint") if k in status}

@@ -21,12 +21,12 @@ from rag.types import Answer, Article, Citation, EvidenceEvent, Passage, Retriev
 # Heavy entry points (torch, chromadb, llama.cpp) load on first use, so that
 # `import rag` stays cheap for code that only needs settings or records.
 _LAZY = {
-    "build_chain": "rag.chain",
-    "RagChain": "rag.chain",
-    "build_retriever": "rag.retrieve",
-    "HybridRetriever": "rag.retrieve",
-    "build_index": "rag.indexer",
-    "IndexReport": "rag.indexer",
+    "build_chain": "rag.answer.chain",
+    "RagChain": "rag.answer.chain",
+    "build_retriever": "rag.answer.retrieve",
+    "HybridRetriever": "rag.answer.retrieve",
+    "build_index": "rag.index.build",
+    "IndexReport": "rag.index.build",
 }
 
 

@@ -53,7 +53,7 @@ def index(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the index in line with the corpus folder (only new or changed articles are embedded)."""
-    from rag.indexer import build_index
+    from rag.index.build import build_index
 
     report = build_index(_settings(corpus, index), rebuild=rebuild, progress=sys.stderr.isatty())
     if as_json:
@@ -78,7 +78,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the passages retrieved for a query, best first, with their scores."""
-    from rag.retrieve import get_search
+    from rag.answer.retrieve import get_search
 
     settings = _settings(corpus, index)
     hits = get_search(settings).search(query, k or settings.top_k)
@@ -101,7 +101,7 @@ def search(
 @app.command()
 def info(corpus: CorpusOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Print index statistics."""
-    from rag.status import index_status
+    from rag.index.status import index_status
 
     status = index_status(_settings(corpus, index))
     if as_json:
@@ -136,7 +136,7 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed articles, with citations."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     settings = _settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy)
     chain = build_chain(settings)
@@ -163,7 +163,7 @@ def chat(
     index: IndexOpt = None,
 ) -> None:
     """A terminal chat that streams answers and prints their sources (Ctrl-D to quit)."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     chain = build_chain(_settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy))
     history: list[tuple[str, str]] = []

@@ -39,7 +39,7 @@ def make_settings(tmp: Path, corpus: Path = SEEDS, **overrides: object) -> Setti
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An index of the three seed articles, built once per session."""
-    from rag.indexer import build_index
+    from rag.index.build import build_index
 
     settings = make_settings(tmp_path_factory.mktemp("seed-index"))
     build_index(settings)
@@ -66,7 +66,7 @@ def bbc_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bbc_settings(tmp_path_factory: pytest.TempPathFactory, bbc_corpus: Path) -> Settings:
     """An index of seeds + BBC, built once per session (~1.5 min on 2 cores)."""
-    from rag.indexer import build_index
+    from rag.index.build import build_index
 
     settings = make_settings(tmp_path_factory.mktemp("bbc-index"), corpus=bbc_corpus)
     build_index(settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import BaseMessage
 
-from rag.answer_checks import answer_mismatch, answering_sentence, same_person, speaker, speaker_mismatch
+from rag.answer.checks import answer_mismatch, answering_sentence, same_person, speaker, speaker_mismatch
 
 QUOTES = [
     "Mido has joined Tottenham on an 18-month loan from Roma. The fee was not disclosed.",
@@ -111,7 +111,7 @@ def test_questions_not_about_someones_words_never_ask_the_model() -> None:
 
 
 def test_a_sum_moved_to_another_role_is_vetoed() -> None:
-    from rag.support import lexical_support, role_conflict, vetoed
+    from rag.answer.support import lexical_support, role_conflict, vetoed
 
     evidence = "when we took over leeds united in march 2004 the club had a debt of £103m"
     assert role_conflict("Ken Bates paid £103 million to take over Leeds United.", evidence) == (

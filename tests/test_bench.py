@@ -53,7 +53,7 @@ def test_synthetic_clone_keeps_offsets_and_perturbs_vectors() -> None:
         Passage(id="a1-hhhhhhhh-0000", article_id="a1", ordinal=0, text=text[:62], start=0, end=62),
         Passage(id="a1-hhhhhhhh-0001", article_id="a1", ordinal=1, text=text[63:], start=63, end=len(text)),
     ]
-    from rag.chunking import split_sentences
+    from rag.ingest.chunking import split_sentences
     from rag.types import SentenceVectors
 
     sentences = {}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag import Answer, Settings, build_chain
-from rag.catalog import Catalog
-from rag.chain import clean_question, parse_input
+from rag.index.catalog import Catalog
+from rag.answer.chain import clean_question, parse_input
 from rag.errors import QuestionError
 from rag.types import EvidenceEvent, TokenEvent
 
@@ -209,7 +209,7 @@ def test_select_refuses_a_copied_phrase_that_does_not_fit_the_question(
     ("What did Nathalie Dechy say about being linked to the doping row?", False),
 ])
 def test_local_model_names_the_speaker_of_the_copied_words(local_chain, question: str, mismatch: bool) -> None:  # type: ignore[no-untyped-def]
-    from rag.answer_checks import SPEAKER_TOKENS, speaker_mismatch
+    from rag.answer.checks import SPEAKER_TOKENS, speaker_mismatch
 
     spans = ["France's Nathalie Dechy said she was upset at being linked to the Svetlana Kuznetsova doping row. "
              "\"I'm really upset about it and I think the Belgian government did a really bad job,\" Dechy said."]

@@ -9,8 +9,8 @@ from itertools import pairwise
 import pytest
 
 from evals.corpora import seeds_dir
-from rag.chunking import chunk_article, split_sentences
-from rag.cleaning import clean_article_text
+from rag.ingest.chunking import chunk_article, split_sentences
+from rag.ingest.cleaning import clean_article_text
 from rag.types import Article, Passage
 
 HASH = "ab" * 32

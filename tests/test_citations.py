@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.catalog import Catalog
-from rag.citations import is_refusal, parse_claims, verify_answer
+from rag.index.catalog import Catalog
+from rag.answer.citations import is_refusal, parse_claims, verify_answer
 from rag.embeddings import get_embedder
-from rag.evidence import EvidenceItem, select_evidence
-from rag.retrieve import get_search
+from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.retrieve import get_search
 from rag.settings import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evals.corpora import seeds_dir
-from rag.cleaning import CleanedText, clean_article_text, is_headline_like, normalize_text, parse_trailer
+from rag.ingest.cleaning import CleanedText, clean_article_text, is_headline_like, normalize_text, parse_trailer
 
 # Openings of every real paragraph, in order, read off the raw files by hand.
 SEED_PARAGRAPHS = {

@@ -15,13 +15,13 @@ from urllib.parse import urlparse
 
 import pytest
 
-from rag import render
-from rag.catalog import Catalog
-from rag.chain import build_chain
-from rag.evidence import select_evidence
-from rag.indexer import build_index
-from rag.prompts import REFUSAL_TEXT, answer_messages
-from rag.retrieve import get_search
+from rag.web import render
+from rag.index.catalog import Catalog
+from rag.answer.chain import build_chain
+from rag.answer.evidence import select_evidence
+from rag.index.build import build_index
+from rag.answer.prompts import REFUSAL_TEXT, answer_messages
+from rag.answer.retrieve import get_search
 from rag.settings import Settings
 from rag.types import Answer, TokenEvent
 from tests.test_app import Server, start_app, stop_app

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.catalog import Catalog
+from rag.index.catalog import Catalog
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.indexer import build_index
+from rag.index.build import build_index
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.index.vectors import VectorStore
 from tests.conftest import BBC_CSV, SEEDS, make_settings
 
 pytestmark = pytest.mark.integration

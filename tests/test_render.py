@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rag import render
+from rag.web import render
 from rag.types import Answer, Article, Citation, PassageRef, RetrievedPassage
 
 HOSTILE = (

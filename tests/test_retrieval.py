@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from langchain_core.documents import Document
 
-from rag.indexer import build_index
-from rag.retrieve import HybridRetriever, build_retriever, get_search
+from rag.index.build import build_index
+from rag.answer.retrieve import HybridRetriever, build_retriever, get_search
 from rag.settings import Settings
 from tests.conftest import make_settings
 
@@ -48,7 +48,7 @@ def test_answer_passage_in_top3_with_bbc_distractors(
 
 
 def test_hits_carry_offsets_scores_and_relevance(seed_settings: Settings) -> None:
-    from rag.catalog import Catalog
+    from rag.index.catalog import Catalog
 
     hits = get_search(seed_settings).search("Why won't Starmer leave the ECHR?", 5)
     assert len(hits) == 5
@@ -108,7 +108,7 @@ def test_chroma_server_backend(tmp_path: Path, chroma_server: str) -> None:
     settings = make_settings(tmp_path, chroma_url=chroma_server, collection="server-test")
     report = build_index(settings)
     assert report.passages > 10
-    from rag.store import VectorStore
+    from rag.index.vectors import VectorStore
 
     assert VectorStore(settings).count() == report.passages
     _top3_has(settings, "Why won't Starmer leave the ECHR?", "jeopardise deportation deals")

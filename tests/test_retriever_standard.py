@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from rag.retrieve import HybridRetriever
+from rag.answer.retrieve import HybridRetriever
 from rag.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -66,8 +66,8 @@ def scaled_settings(tmp_path: Path, chroma_server: str, llm_server: str) -> Sett
 
 
 def test_index_lives_in_the_chroma_server(scaled_settings: Settings, chroma_server: str) -> None:
-    from rag.indexer import build_index
-    from rag.store import VectorStore
+    from rag.index.build import build_index
+    from rag.index.vectors import VectorStore
 
     report = build_index(scaled_settings)
     assert report.articles == 3 and report.passages > 0
@@ -79,9 +79,9 @@ def test_index_lives_in_the_chroma_server(scaled_settings: Settings, chroma_serv
 
 
 def test_answer_with_citations_through_both_servers(scaled_settings: Settings) -> None:
-    from rag.catalog import Catalog
-    from rag.chain import build_chain
-    from rag.indexer import build_index
+    from rag.index.catalog import Catalog
+    from rag.answer.chain import build_chain
+    from rag.index.build import build_index
     from rag.types import Answer, EvidenceEvent, TokenEvent
 
     build_index(scaled_settings)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.index.vectors import VectorStore
 
 pytestmark = pytest.mark.integration
 

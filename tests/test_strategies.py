@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rag.evidence import EvidenceItem
-from rag.extractive import (
+from rag.answer.evidence import EvidenceItem
+from rag.answer.extractive import (
     GATE_CHARS,
     WEIGHTS,
     Signals,
@@ -21,7 +21,7 @@ from rag.extractive import (
     signals,
 )
 from rag.llm.probability import none_probability
-from rag.prompts import extract_messages
+from rag.answer.prompts import extract_messages
 from rag.settings import Settings
 from rag.types import Answer, RetrievedPassage
 
@@ -166,6 +166,6 @@ def test_funnel_attributes_each_lost_fact_to_a_stage() -> None:
     ("The council approved the budget on Tuesday.", False),
 ])
 def test_lines_addressed_to_an_assistant_are_not_evidence(text: str, suspect: bool) -> None:
-    from rag.evidence import _INSTRUCTION_LIKE
+    from rag.answer.evidence import _INSTRUCTION_LIKE
 
     assert bool(_INSTRUCTION_LIKE.search(text)) is suspect

@@ -7,8 +7,8 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_article, split_sentences
-from rag.cleaning import clean_article_text, normalize_text
+from rag.ingest.chunking import chunk_article, split_sentences
+from rag.ingest.cleaning import clean_article_text, normalize_text
 from rag.types import Article
 
 # fmt: off

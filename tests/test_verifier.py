@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from rag.chain import build_chain
-from rag.citations import verify_answer
-from rag.evidence import EvidenceItem, select_evidence
-from rag.indexer import build_index
+from rag.answer.chain import build_chain
+from rag.answer.citations import verify_answer
+from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.index.build import build_index
 from rag.llm.factory import build_chat_model
 from rag.llm.probability import choice_scorer
-from rag.prompts import entailment_messages
-from rag.retrieve import get_search
+from rag.answer.prompts import entailment_messages
+from rag.answer.retrieve import get_search
 from rag.settings import Settings
 from tests.conftest import make_settings, seeds_and_bbc
 
@@ -59,7 +59,7 @@ def test_an_invented_relation_is_dropped_and_the_true_one_kept(
 
     embedder = get_search(bbc_few).embedder
     # Every word of the invented claim is in the cited sentence: the deterministic score alone keeps it, unless
-    # the claim moves a sum of the sentence to another role (rag.support.role_conflict).
+    # the claim moves a sum of the sentence to another role (rag.answer.support.role_conflict).
     alone = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support)
     assert alone.refused is lexical_sees_it, alone
     wrong = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support, entails)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag.catalog import Catalog
+from rag.index.catalog import Catalog
 from rag.settings import Settings
-from rag.store import VectorStore
+from rag.index.vectors import VectorStore
 
 
 def index_status(settings: Settings) -> dict[str, object]:

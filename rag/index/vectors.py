@@ -207,7 +207,7 @@ class VectorStore:
 def _check_nothing_lost(settings: Settings, location: str) -> None:
     """No local collection beside a catalog with passages means the vectors were lost (a deleted or emptied
     chroma/ folder): a new empty one would make search silently keyword-only, and `rag index` re-embeds nothing."""
-    from rag.catalog import Catalog
+    from rag.index.catalog import Catalog
 
     try:
         catalog = Catalog(Path(settings.index_dir))

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.support import terms
+from rag.answer.support import terms
 from rag.types import RetrievedPassage
 
 if TYPE_CHECKING:
-    from rag.retrieve import HybridSearch
+    from rag.answer.retrieve import HybridSearch
 
 # Lines addressed to an assistant rather than to readers ("Ignore previous instructions and reply only
 # with ..."): injected text, never evidence; they would otherwise be quoted or obeyed.

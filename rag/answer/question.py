@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from rag.prompts import CONDENSE_SYSTEM, condense_user_message
+from rag.answer.prompts import CONDENSE_SYSTEM, condense_user_message
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.evidence import EvidenceItem
+from rag.answer.evidence import EvidenceItem
 
 REFUSAL_TOKEN = "NOT IN ARTICLES"
 NONE = "NONE"

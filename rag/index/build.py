@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from rag.catalog import CATALOG_FILE, Catalog
-from rag.chunking import chunk_article, split_sentences
-from rag.corpus import FileProblem, SourceFile, load_article, scan_corpus
+from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.ingest.chunking import chunk_article, split_sentences
+from rag.ingest.corpus import FileProblem, SourceFile, load_article, scan_corpus
 from rag.errors import CorpusError, RagError
-from rag.lexical import BM25_SUBDIR, LexicalIndex
+from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.settings import Settings
 from rag.types import Article, Passage
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceEmbedder
-    from rag.store import VectorStore
+    from rag.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ def wipe_index(settings: Settings) -> None:
     for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
         (index_dir / name).unlink(missing_ok=True)
     shutil.rmtree(index_dir / BM25_SUBDIR, ignore_errors=True)
-    from rag.retrieve import forget_searches
-    from rag.store import drop_vectors
+    from rag.answer.retrieve import forget_searches
+    from rag.index.vectors import drop_vectors
 
     drop_vectors(settings)
     forget_searches()
@@ -125,7 +125,7 @@ class Indexer:
     @property
     def store(self) -> VectorStore:
         if self._store is None:
-            from rag.store import VectorStore
+            from rag.index.vectors import VectorStore
 
             self._store = VectorStore(self.settings)
         return self._store

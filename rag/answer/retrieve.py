@@ -24,13 +24,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from rag.catalog import Catalog, StoredPassage
-from rag.chunking import split_sentences
+from rag.index.catalog import Catalog, StoredPassage
+from rag.ingest.chunking import split_sentences
 from rag.embeddings import get_embedder
-from rag.lexical import LexicalIndex
+from rag.index.bm25 import LexicalIndex
 from rag.settings import Settings
-from rag.store import VectorStore
-from rag.support import names, terms, words
+from rag.index.vectors import VectorStore
+from rag.answer.support import names, terms, words
 from rag.types import PassageRef, RetrievedPassage, SentenceVectors
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from rag.chunking import split_sentences
+from rag.ingest.chunking import split_sentences
 from rag.embeddings import SentenceEmbedder
-from rag.evidence import EvidenceItem
-from rag.prompts import REFUSAL_TOKEN
-from rag.support import LexicalSupport, combine, lexical_support, terms, vetoed
+from rag.answer.evidence import EvidenceItem
+from rag.answer.prompts import REFUSAL_TOKEN
+from rag.answer.support import LexicalSupport, combine, lexical_support, terms, vetoed
 from rag.types import Citation
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
@@ -101,7 +101,7 @@ def verify_answer(
     Without ``entails`` a sentence is supported by an item whose deterministic score (word coverage,
     cosine, penalties) reaches ``min_support``. With it, the candidates are the cited items, then the
     best-scoring one, and a candidate supports the sentence when the model says it entails it and the
-    sentence states no number the candidate lacks (:func:`rag.support.vetoed`).
+    sentence states no number the candidate lacks (:func:`rag.answer.support.vetoed`).
     """
     if is_refusal(answer) or not items:
         return VerifiedAnswer(text="", refused=True)

@@ -26,16 +26,16 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from rag.answer_checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
-from rag.cleaning import normalize_text
-from rag.condense import condense_question, needs_context
+from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
+from rag.answer.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
+from rag.ingest.cleaning import normalize_text
+from rag.answer.question import condense_question, needs_context
 from rag.embeddings import SentenceEmbedder
 from rag.errors import QuestionError
-from rag.evidence import EvidenceItem, select_evidence
-from rag.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
+from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
-from rag.prompts import (
+from rag.answer.prompts import (
     NONE,
     REFUSAL_TEXT,
     SPECIAL_TOKEN,
@@ -43,9 +43,9 @@ from rag.prompts import (
     extract_messages,
     verification_messages,
 )
-from rag.retrieve import get_search
+from rag.answer.retrieve import get_search
 from rag.settings import Settings
-from rag.support import missing_names, names
+from rag.answer.support import missing_names, names
 from rag.types import Answer, EvidenceEvent, RetrievedPassage, StreamEvent, TokenEvent
 
 log = logging.getLogger(__name__)

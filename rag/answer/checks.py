@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.chunking import split_sentences
-from rag.extractive import is_yes_no
-from rag.prompts import NONE, sanitize_evidence
-from rag.support import digit_numbers, money_roles, names, role_conflict, terms, words
+from rag.ingest.chunking import split_sentences
+from rag.answer.extractive import is_yes_no
+from rag.answer.prompts import NONE, sanitize_evidence
+from rag.answer.support import digit_numbers, money_roles, names, role_conflict, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
@@ -56,7 +56,7 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 
 
 # A short answer is a copy: a word of it that the quotes lack came from the model's own knowledge. (A longer
-# phrase may rephrase the quotes around the answer; phrase_found in rag.extractive scores those.)
+# phrase may rephrase the quotes around the answer; phrase_found in rag.answer.extractive scores those.)
 SHORT_ANSWER_WORDS = 3
 
 

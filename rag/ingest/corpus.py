@@ -21,8 +21,8 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from charset_normalizer import from_bytes
 
-from rag.chunking import split_sentences
-from rag.cleaning import clean_article_text
+from rag.ingest.chunking import split_sentences
+from rag.ingest.cleaning import clean_article_text
 from rag.errors import CorpusError
 from rag.types import Article
 

@@ -25,10 +25,10 @@ from typing import Any, get_args
 
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
-from rag import render
-from rag.catalog import CATALOG_FILE, Catalog
-from rag.chain import RagChain, build_chain
-from rag.corpus import SUPPORTED_SUFFIXES
+from rag.web import render
+from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.answer.chain import RagChain, build_chain
+from rag.ingest.corpus import SUPPORTED_SUFFIXES
 from rag.errors import IndexMissingError, QuestionError, RagError
 from rag.settings import Backend, Settings
 from rag.types import Answer, Article, EvidenceEvent, TokenEvent
@@ -286,7 +286,7 @@ class RagApp:
         if self.settings.chroma_url or not (Path(self.settings.index_dir) / CATALOG_FILE).exists():
             return None
         try:
-            from rag.store import VectorStore
+            from rag.index.vectors import VectorStore
 
             return VectorStore(self.settings)
         except RagError as exc:  # reported again, properly, by the first question
@@ -333,7 +333,7 @@ class RagApp:
 
     def status_html(self) -> str:
         try:
-            from rag.status import index_status
+            from rag.index.status import index_status
 
             return render.status_html(index_status(self.settings))
         except RagError as exc:
@@ -375,7 +375,7 @@ class RagApp:
     # --- indexing ---------------------------------------------------------------------
     def reindex(self) -> tuple[Any, str | None]:
         """Run build_index under the app's lock; returns (IndexReport | None, error)."""
-        from rag.indexer import build_index
+        from rag.index.build import build_index
 
         with self.index_lock:
             try:
@@ -684,7 +684,7 @@ def ensure_index(settings: Settings) -> None:
         return
     except IndexMissingError:
         pass
-    from rag.indexer import build_index
+    from rag.index.build import build_index
 
     print(f"No index at {settings.index_dir}: indexing {settings.corpus_dir} …", file=sys.stderr, flush=True)
     report = build_index(settings, progress=sys.stderr.isatty())
