@@ -151,8 +151,8 @@ def _refresh_lexical(index_dir: Path) -> None:
     Retrieval would otherwise rebuild it in memory on every open (a minute at 100k
     passages, outside the timings but on every run).
     """
-    from rag.index.catalog import Catalog
     from rag.index.bm25 import LexicalIndex
+    from rag.index.catalog import Catalog
 
     saved = LexicalIndex.load(index_dir)
     catalog = Catalog(index_dir)

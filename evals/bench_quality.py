@@ -8,7 +8,7 @@ answers wrapped as :class:`rag.types.Answer`. Otherwise it falls back to a
 simple documented rule:
 
 * key-fact recall: a fact counts as conveyed when at least 80 % of its stemmed
-  content words (``rag.answer.support.terms``) are in the answer; a refusal conveys none.
+  content words (``rag.text.terms``) are in the answer; a refusal conveys none.
 
 Both ways count refusals: answerable questions refused (false refusals) and
 unanswerable questions refused (correct refusals). Our answers say so in
@@ -26,7 +26,7 @@ from typing import Any
 
 from evals.dataset import EvalQuestion
 from rag.settings import Settings
-from rag.answer.support import terms
+from rag.text import terms
 
 log = logging.getLogger(__name__)
 

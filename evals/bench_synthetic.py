@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.index.catalog import Catalog
-from rag.types import SentenceVectors
 from rag.index.bm25 import LexicalIndex
-from rag.settings import Settings
+from rag.index.catalog import Catalog
 from rag.index.vectors import VectorStore
-from rag.types import Article, Passage
+from rag.settings import Settings
+from rag.types import Article, Passage, SentenceVectors
 
 log = logging.getLogger(__name__)
 

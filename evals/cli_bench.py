@@ -1,4 +1,4 @@
-"""The `rag bench` command (registered on rag's typer app by rag/cli.py).
+"""The `rag bench` command (added to rag's command line through the `newsrag.commands` entry point).
 
 Only typer and the standard library are imported here: the benchmark itself
 (torch, Chroma, llama.cpp) loads when the command runs, so `rag --help` stays fast.
@@ -75,5 +75,5 @@ def bench(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `bench` to rag's command line."""
+    """Add `bench` to rag's command line (the `newsrag.commands` entry point)."""
     app.command(name="bench")(bench)

@@ -1,7 +1,7 @@
 """`rag eval`: run a question set and write the reports; `rag eval compare`; `rag eval judges`.
 
-Registered on the `rag` app by rag/cli.py. Only typer and the standard library
-are imported here; the evaluation code loads when a command runs.
+Added to the `rag` command through the `newsrag.commands` entry point (pyproject.toml). Only typer
+and the standard library are imported here; the evaluation code loads when a command runs.
 """
 
 from __future__ import annotations
@@ -85,10 +85,9 @@ def run(
         typer.echo(ctx.get_help())
         raise typer.BadParameter("--dataset and --out are required", param_hint="rag eval")
 
-    from rag.settings import get_settings
-
     from evals.report import check_thresholds, render_markdown, write_ragas, write_reports
     from evals.runner import EvalConfig, run_eval
+    from rag.settings import get_settings
 
     settings = get_settings(corpus_dir=corpus, index_dir=index, backend=backend, top_k=k, answer_strategy=strategy)
     config = EvalConfig(
@@ -144,10 +143,9 @@ def judges(
     progress: ProgressOpt = True,
 ) -> None:
     """Measure the faithfulness judges on labelled claims: balanced accuracy, precision/recall, accuracy per kind."""
-    from rag.settings import get_settings
-
     from evals.report import judges_markdown
     from evals.runner import measure_judges
+    from rag.settings import get_settings
 
     settings = get_settings(backend=backend)
     names = judge_names(judge, settings.backend)
@@ -159,3 +157,8 @@ def judges(
     (out / "judges.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     typer.echo("\n".join(lines).rstrip())
     typer.echo(f"\nWrote {out / 'judges.json'}, {out / 'judges.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eval` to rag's command line (the `newsrag.commands` entry point)."""
+    app.add_typer(eval_app, name="eval")

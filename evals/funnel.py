@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evals import metrics
+from rag.text import strip_markers
 
 if TYPE_CHECKING:
-    from rag.types import Answer
-
     from evals.dataset import EvalQuestion
+    from rag.types import Answer
 
 STAGES = ("retrieved", "evidence", "draft", "answer")
 LOSSES = {"retrieved": "retrieval", "evidence": "evidence selection", "draft": "model", "answer": "last check"}
@@ -38,11 +38,11 @@ def question_funnel(q: EvalQuestion, answer: Answer) -> dict[str, Any]:
     out: dict[str, Any] = {"refused_at": answer.refused_at if answer.refused else None}
     if not q.answerable or not q.key_facts:
         return out
-    final = "" if answer.refused else metrics.strip_markers(answer.answer)
+    final = "" if answer.refused else strip_markers(answer.answer)
     texts = {
         "retrieved": "\n".join(p.text for p in answer.passages),
         "evidence": "\n".join(answer.evidence),
-        "draft": metrics.strip_markers(answer.draft) if answer.draft is not None else final,
+        "draft": strip_markers(answer.draft) if answer.draft is not None else final,
         "answer": final,
     }
     out["facts"] = [

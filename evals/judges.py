@@ -31,13 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from evals.metrics import Confusion, best_threshold
+from rag.answer.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
+from rag.answer.support import LEXICAL_WEIGHT, LexicalSupport
 from rag.errors import NoLogProbabilitiesError, RagError
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer
-from rag.answer.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
 from rag.settings import Settings
-from rag.answer.support import LEXICAL_WEIGHT, LexicalSupport
-
-from evals.metrics import Confusion, best_threshold
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -124,9 +123,9 @@ class DeterministicJudge:
 
     def components(self, items: Sequence[JudgeItem]) -> list[list[tuple[LexicalSupport, float]]]:
         """Per item, (lexical, cosine) for each unit of evidence: the whole, then each sentence."""
-        from rag.ingest.chunking import split_sentences
-        from rag.embeddings import get_embedder
         from rag.answer.support import lexical_support
+        from rag.embeddings import get_embedder
+        from rag.ingest.chunking import split_sentences
 
         units: list[list[str]] = []
         for item in items:

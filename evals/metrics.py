@@ -10,7 +10,7 @@ Definitions (the same words appear in the reports):
   an expected source, or holding a reference context (0 when none is retrieved).
 * **key-fact recall** — share of a question's key facts the answer conveys; a
   fact is conveyed when at least 80 % of its content words (lower-cased, stop
-  words removed, stemmed as in :func:`rag.answer.support.terms`; numbers count as words)
+  words removed, stemmed as in :func:`rag.text.terms`; numbers count as words)
   occur in the answer. A key fact given as a group of alternative phrases is
   conveyed when any one of them is.
 * **token F1** — SQuAD-style F1 of the answer's and the reference's tokens after
@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rag.answer.support import terms
+from rag.text import terms
 
 KEY_FACT_MIN_SHARE = 0.8
 """A key fact is conveyed when at least this share of its content words is in the answer."""
@@ -51,7 +51,6 @@ Retrieved = str | tuple[str, str]
 """A retrieved passage as the retrieval metrics see it: its ``source``, or its ``(source, article_id)``."""
 
 _T = TypeVar("_T")
-_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -85,12 +84,6 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
 def median(values: Iterable[float]) -> float | None:
     return percentile(values, 50)
-
-
-def strip_markers(text: str) -> str:
-    """Answer text without its [n] citation markers."""
-    text = _MARKER.sub("", text)
-    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
 
 
 # --- retrieval --------------------------------------------------------------------------

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError
-
 from evals.funnel import compare_funnels, funnel_lines
+from rag.errors import RagError
 
 if TYPE_CHECKING:
     from evals.runner import Answered

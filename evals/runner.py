@@ -20,20 +20,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError
-from rag.settings import Settings
-
 from evals import metrics
 from evals.funnel import aggregate_funnel, question_funnel
 from evals.judges import Judge, JudgeItem, JudgeUnavailable, LlmJudge, build_judges, cached_measurement, file_sha256
+from rag.errors import RagError
+from rag.settings import Settings
+from rag.text import strip_markers
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from evals.dataset import EvalQuestion
     from rag.answer.chain import RagChain
     from rag.types import Answer, RetrievedPassage
-
-    from evals.dataset import EvalQuestion
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def score_correctness(answered: Sequence[Answered], settings: Settings) -> dict[
     from rag.embeddings import get_embedder
 
     todo = [a for a in answered if a.answer is not None and a.question.answerable]
-    texts = {a.question.id: metrics.strip_markers(a.answer.answer) for a in todo if a.answer and not a.answer.refused}
+    texts = {a.question.id: strip_markers(a.answer.answer) for a in todo if a.answer and not a.answer.refused}
     references = {a.question.id: a.question.reference_answer for a in todo if a.question.id in texts}
     similarity: dict[str, float] = {}
     if texts:
@@ -217,7 +216,7 @@ def claim_evidence(answer: Answer) -> list[ClaimEvidence]:
     without content words are skipped.
     """
     from rag.answer.citations import parse_claims
-    from rag.answer.support import terms
+    from rag.text import terms
 
     by_marker = {c.marker: c for c in answer.citations}
     passages = {p.passage_id: p for p in answer.passages}

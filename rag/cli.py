@@ -7,7 +7,6 @@ stderr and exit status 1, never a traceback.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ import typer
 
 from rag import _env  # noqa: F401
 from rag.errors import RagError
+from rag.logs import configure_logging
 from rag.settings import AnswerStrategy, Backend, Settings, get_settings
 from rag.types import Answer, EvidenceEvent, TokenEvent
 
@@ -35,6 +35,19 @@ StrategyOpt = Annotated[
     AnswerStrategy | None,
     typer.Option("--strategy", help="select, generate, extract or auto (RAG_ANSWER_STRATEGY; see the README)."),
 ]
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True,
+            help="-v: what each stage does; -vv: details, libraries too (RAG_LOG sets single modules).",
+        ),
+    ] = 0,
+) -> None:
+    configure_logging(verbose)
 
 
 def _settings(corpus: Path | None = None, index: Path | None = None, **extra: Any) -> Settings:
@@ -193,17 +206,23 @@ def chat(
             typer.echo(f"Error: {exc}", err=True)
 
 
-# --- commands whose code lives under evals/ (registered below) ---
-from evals.cli_eval import eval_app  # noqa: E402  (typer only; the evaluation loads when run)
+# --- commands other packages add (evals/ adds `eval` and `bench`) ---
+COMMAND_PLUGINS = "newsrag.commands"
 
-app.add_typer(eval_app, name="eval")
-from evals.cli_bench import register as _register_bench  # noqa: E402
-_register_bench(app)
+
+def _add_plugin_commands() -> None:
+    """Each entry point of the group is a ``register(app)`` function: rag never imports them by name."""
+    from importlib.metadata import entry_points
+
+    for plugin in entry_points(group=COMMAND_PLUGINS):
+        plugin.load()(app)
+
+
+_add_plugin_commands()
 
 
 def main() -> None:
     """Console entry point: user errors as one line, exit status 1."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except RagError as exc:

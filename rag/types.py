@@ -1,12 +1,17 @@
 """Frozen records passed between the stages.
 
-Data flow: file -> :class:`Article` -> :class:`Passage` -> index ->
-:class:`RetrievedPassage` -> prompt -> :class:`Answer` with :class:`Citation`s.
+Data flow: file -> :class:`Article` -> :class:`Passage` -> index (:class:`StoredPassage`) ->
+:class:`RetrievedPassage` -> :class:`EvidenceItem` (numbered sentences) -> model ->
+:class:`VerifiedAnswer` -> :class:`Answer` with :class:`Citation`s. Every record that
+crosses from one stage to the next lives here, so a stage imports the records, not
+the stage before it.
 All offsets are character offsets into ``Article.text`` (the cleaned text), so
 ``article.text[start:end]`` is exactly the quoted span.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +45,24 @@ class Passage(_Record):
     end: int = Field(gt=0)
 
 
+class ArticleFields(_Record):
+    """The fields of an article that travel with each of its passages and citations."""
+
+    article_id: str
+    source: str
+    title: str
+    publisher: str | None = None
+    date: str | None = None
+
+    def article_fields(self) -> dict[str, str | None]:
+        """These fields as keyword arguments for the next record that carries them."""
+        return {name: getattr(self, name) for name in ArticleFields.model_fields}
+
+
+class StoredPassage(Passage, ArticleFields):
+    """A passage joined with the article fields retrieval needs."""
+
+
 class PassageRef(_Record):
     """Where else a near-identical passage appears."""
 
@@ -51,15 +74,10 @@ class PassageRef(_Record):
     end: int
 
 
-class RetrievedPassage(_Record):
+class RetrievedPassage(ArticleFields):
     """A passage found for a question, with the article it belongs to and its scores."""
 
     passage_id: str
-    article_id: str
-    source: str
-    title: str
-    publisher: str | None = None
-    date: str | None = None
     text: str
     start: int
     end: int
@@ -70,20 +88,37 @@ class RetrievedPassage(_Record):
     also_in: tuple[PassageRef, ...] = ()
 
 
-class Citation(_Record):
+class Citation(ArticleFields):
     """A marker [n] in the answer, resolved to an exact span of an article."""
 
     marker: int = Field(description="The n of [n] in the answer text.")
     passage_id: str
-    article_id: str
-    source: str
-    title: str
-    publisher: str | None = None
-    date: str | None = None
     quote: str = Field(description="The supporting text, equal to the article's text[start:end].")
     start: int
     end: int
     support: float = Field(description="How well the quote supports the sentence that cites it, 0..1.")
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One numbered sentence shown to the model."""
+
+    number: int
+    text: str
+    passage: RetrievedPassage
+    start: int  # offsets in the article's cleaned text
+    end: int
+    score: float
+
+
+@dataclass
+class VerifiedAnswer:
+    """The answer text after verification: its citations, the sentences it dropped, or a refusal."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    refused: bool = False
 
 
 class Answer(_Record):

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.web import render
-from rag.index.catalog import Catalog
 from rag.errors import QuestionError, RagError
 from rag.index.build import build_index
+from rag.index.catalog import Catalog
 from rag.settings import Settings
+from rag.web import render
 from rag.web.app import RagApp, corpus_file, launch_kwargs, parse_auth, safe_name, store_upload
 from tests.conftest import REPO, SEEDS, free_port, wait_for_http
 

@@ -7,7 +7,6 @@ Screenshots go to the test's tmp_path and to test-output/ in the repository (git
 from __future__ import annotations
 
 import re
-
 import shutil
 from collections.abc import Iterator
 from pathlib import Path

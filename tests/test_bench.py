@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from evals.bench_stats import percentile, ratio, summarize
 from evals.dataset import EvalQuestion
 
-
 # --- pure helpers -----------------------------------------------------------------------
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag import Answer, Settings, build_chain
-from rag.index.catalog import Catalog
 from rag.answer.chain import clean_question, parse_input
 from rag.errors import QuestionError
+from rag.index.catalog import Catalog
 from rag.types import EvidenceEvent, TokenEvent
 
 ECHR = "Why won't Starmer leave the ECHR?"

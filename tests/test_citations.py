@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.index.catalog import Catalog
 from rag.answer.citations import is_refusal, parse_claims, verify_answer
-from rag.embeddings import get_embedder
-from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.evidence import select_evidence
 from rag.answer.retrieve import get_search
+from rag.embeddings import get_embedder
+from rag.index.catalog import Catalog
 from rag.settings import Settings
+from rag.types import EvidenceItem
 
 
 def test_parse_claims_markers() -> None:

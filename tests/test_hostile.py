@@ -15,15 +15,15 @@ from urllib.parse import urlparse
 
 import pytest
 
-from rag.web import render
-from rag.index.catalog import Catalog
 from rag.answer.chain import build_chain
 from rag.answer.evidence import select_evidence
-from rag.index.build import build_index
 from rag.answer.prompts import REFUSAL_TEXT, answer_messages
 from rag.answer.retrieve import get_search
+from rag.index.build import build_index
+from rag.index.catalog import Catalog
 from rag.settings import Settings
 from rag.types import Answer, TokenEvent
+from rag.web import render
 from tests.test_app import Server, start_app, stop_app
 from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, ask, screenshot
 from tests.test_render import parse

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.index.catalog import Catalog
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.index.build import build_index
-from rag.settings import Settings
+from rag.index.catalog import Catalog
 from rag.index.vectors import VectorStore
+from rag.settings import Settings
 from tests.conftest import BBC_CSV, SEEDS, make_settings
 
 pytestmark = pytest.mark.integration

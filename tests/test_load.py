@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from rag.index.catalog import Catalog
 from rag.answer.prompts import REFUSAL_TEXT
+from rag.index.catalog import Catalog
 from rag.settings import Settings
 from tests.conftest import REPO
 from tests.test_app import ZORB, Server, copy_seed_index, start_app, stop_app

@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.index import build as indexer_module
-from rag.index.catalog import Catalog
 from rag.answer.chain import build_chain
-from rag.errors import QuestionError
-from rag.index.build import build_index
-from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.answer.retrieve import get_search
+from rag.errors import QuestionError
+from rag.index import build as indexer_module
+from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
+from rag.index.build import build_index
+from rag.index.catalog import Catalog
 from rag.settings import Settings
 from rag.types import Answer
 from tests.conftest import SEEDS

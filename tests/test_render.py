@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from rag.web import render
 from rag.types import Answer, Article, Citation, PassageRef, RetrievedPassage
+from rag.web import render
 
 HOSTILE = (
     "Breaking <script>alert('x')</script> news <img src=x onerror=alert(1)> and "

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from langchain_core.documents import Document
 
-from rag.index.build import build_index
 from rag.answer.retrieve import HybridRetriever, build_retriever, get_search
+from rag.index.build import build_index
 from rag.settings import Settings
 from tests.conftest import make_settings
 

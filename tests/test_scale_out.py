@@ -79,9 +79,9 @@ def test_index_lives_in_the_chroma_server(scaled_settings: Settings, chroma_serv
 
 
 def test_answer_with_citations_through_both_servers(scaled_settings: Settings) -> None:
-    from rag.index.catalog import Catalog
     from rag.answer.chain import build_chain
     from rag.index.build import build_index
+    from rag.index.catalog import Catalog
     from rag.types import Answer, EvidenceEvent, TokenEvent
 
     build_index(scaled_settings)

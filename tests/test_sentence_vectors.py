@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index.catalog import CATALOG_FILE, Catalog
-from rag.ingest.chunking import split_sentences
+from rag.answer.retrieve import HybridSearch
 from rag.embeddings import SentenceEmbedder, get_embedder
 from rag.index.build import build_index
-from rag.answer.retrieve import HybridSearch
+from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.ingest.chunking import split_sentences
 from rag.settings import Settings
 from tests.conftest import SEEDS, make_settings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.settings import Settings
 from rag.index.vectors import VectorStore
+from rag.settings import Settings
 
 pytestmark = pytest.mark.integration
 

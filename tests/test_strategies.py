@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from rag.answer.evidence import EvidenceItem
+from evals.calibrate import fit
+from evals.dataset import EvalQuestion
+from evals.funnel import aggregate_funnel, funnel_lines, question_funnel
 from rag.answer.extractive import (
     GATE_CHARS,
     WEIGHTS,
@@ -20,14 +22,10 @@ from rag.answer.extractive import (
     phrase_found,
     signals,
 )
-from rag.llm.probability import none_probability
 from rag.answer.prompts import extract_messages
+from rag.llm.probability import none_probability
 from rag.settings import Settings
-from rag.types import Answer, RetrievedPassage
-
-from evals.calibrate import fit
-from evals.dataset import EvalQuestion
-from evals.funnel import aggregate_funnel, funnel_lines, question_funnel
+from rag.types import Answer, EvidenceItem, RetrievedPassage
 
 TEXT = (
     "Keir Starmer ruled out quitting the ECHR. It would jeopardise deportation deals. "

@@ -10,13 +10,14 @@ import pytest
 
 from rag.answer.chain import build_chain
 from rag.answer.citations import verify_answer
-from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.evidence import select_evidence
+from rag.answer.prompts import entailment_messages
+from rag.answer.retrieve import get_search
 from rag.index.build import build_index
 from rag.llm.factory import build_chat_model
 from rag.llm.probability import choice_scorer
-from rag.answer.prompts import entailment_messages
-from rag.answer.retrieve import get_search
 from rag.settings import Settings
+from rag.types import EvidenceItem
 from tests.conftest import make_settings, seeds_and_bbc
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]

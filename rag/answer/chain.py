@@ -27,14 +27,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.answer.citations import VerifiedAnswer, cite_items, is_refusal, verify_answer
-from rag.ingest.cleaning import normalize_text
-from rag.answer.question import condense_question, needs_context
-from rag.embeddings import SentenceEmbedder
-from rag.errors import QuestionError
-from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.citations import cite_items, is_refusal, verify_answer
+from rag.answer.evidence import select_evidence
 from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
-from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
 from rag.answer.prompts import (
     NONE,
     REFUSAL_TEXT,
@@ -43,22 +38,26 @@ from rag.answer.prompts import (
     extract_messages,
     verification_messages,
 )
+from rag.answer.question import condense_question, needs_context
 from rag.answer.retrieve import get_search
+from rag.embeddings import SentenceEmbedder
+from rag.errors import QuestionError
+from rag.ingest.cleaning import normalize_text
+from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
 from rag.settings import Settings
-from rag.answer.support import missing_names, names
-from rag.types import Answer, EvidenceEvent, RetrievedPassage, StreamEvent, TokenEvent
+from rag.text import first_line, missing_names, names, replace_surrogates
+from rag.types import Answer, EvidenceEvent, EvidenceItem, RetrievedPassage, StreamEvent, TokenEvent, VerifiedAnswer
 
 log = logging.getLogger(__name__)
 
 ChainInput = str | Mapping[str, Any]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _clean_text(text: str) -> str:
     """Lone surrogates (invalid unicode) as U+FFFD, chat-template tokens removed."""
-    return SPECIAL_TOKEN.sub("", _SURROGATE.sub("\ufffd", text))
+    return SPECIAL_TOKEN.sub("", replace_surrogates(text))
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -290,7 +289,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 gate = self._gate(model, standalone, quotes, best)
             except Exception as exc:  # unreachable server, no log-probabilities: quote without the check
                 log.warning("LLM gate failed (%s); answering extractively", exc)
-                fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
+                fallback = f"The language model failed ({first_line(exc)[:200]}); showing the most relevant sentences instead."
                 yield finish(draft, "extractive", fallback, items=items, draft=draft.text)
                 return
             timings["gate"] = time.perf_counter() - started
@@ -323,7 +322,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 yield TokenEvent(text=token)
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
-            fallback = f"The language model failed ({_short(exc)}); showing the most relevant sentences instead."
+            fallback = f"The language model failed ({first_line(exc)[:200]}); showing the most relevant sentences instead."
             yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
             return
         text = "".join(raw)
@@ -387,7 +386,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return self.chat_model(), None
         except Exception as exc:  # BackendError, ImportError, llama.cpp load errors
             log.warning("cannot load the %s backend: %s", self.settings.backend, exc)
-            return None, f"The language model is unavailable ({_short(exc)}); showing the most relevant sentences instead."
+            return None, f"The language model is unavailable ({first_line(exc)[:200]}); showing the most relevant sentences instead."
 
     def _generate(self, model: BaseChatModel, question: str, items: Sequence[EvidenceItem]) -> Iterator[str]:
         for chunk in model.stream(answer_messages(question, items)):
@@ -407,11 +406,6 @@ class Gate:
 
 # The copied answer phrase is short; a longer reply is cut (and its words are still checked).
 EXTRACT_TOKENS = 24
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
 
 
 def build_chain(settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> RagChain:

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.ingest.chunking import split_sentences
 from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
-from rag.answer.support import digit_numbers, money_roles, names, role_conflict, terms, words
+from rag.answer.support import digit_numbers, money_roles, role_conflict
+from rag.ingest.chunking import split_sentences
+from rag.text import names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from rag.ingest.chunking import split_sentences
-from rag.embeddings import SentenceEmbedder
-from rag.answer.evidence import EvidenceItem
 from rag.answer.prompts import REFUSAL_TOKEN
-from rag.answer.support import LexicalSupport, combine, lexical_support, terms, vetoed
-from rag.types import Citation
-
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
-# A marker written inside quoted article text, with the space before it.
-_INLINE_MARKER = re.compile(r"\s*" + _MARKER.pattern)
-_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\])+")
+from rag.answer.support import LexicalSupport, combine, lexical_support, vetoed
+from rag.embeddings import SentenceEmbedder
+from rag.ingest.chunking import split_sentences
+from rag.text import LEADING_MARKERS, MARKER, marker_numbers, strip_markers, terms
+from rag.types import Citation, EvidenceItem, VerifiedAnswer
 
 
 @dataclass(frozen=True)
@@ -31,26 +26,6 @@ class Claim:
 
     text: str
     cited: tuple[int, ...]
-
-
-@dataclass
-class VerifiedAnswer:
-    text: str
-    citations: list[Citation] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    refused: bool = False
-
-
-def _numbers(group: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", group):
-        bounds = re.split(r"\s*[\-–]\s*", part)
-        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
-            lo, hi = int(bounds[0]), int(bounds[1])
-            out.extend(range(lo, min(hi, lo + 20) + 1))
-        elif part.strip().isdigit():
-            out.append(int(part))
-    return out
 
 
 def parse_claims(answer: str) -> list[Claim]:
@@ -62,9 +37,9 @@ def parse_claims(answer: str) -> list[Claim]:
     pieces = [answer[s:e] for s, e in split_sentences(answer)]
     claims: list[tuple[str, list[int]]] = []
     for piece in pieces:
-        leading = _LEADING_MARKERS.match(piece)
+        leading = LEADING_MARKERS.match(piece)
         if leading and claims:
-            claims[-1][1].extend(n for g in _MARKER.findall(leading.group(0)) for n in _numbers(g))
+            claims[-1][1].extend(n for g in MARKER.findall(leading.group(0)) for n in marker_numbers(g))
             piece = piece[leading.end() :]
             if claims and not re.search(r"\w", piece):  # a closing quote cut off by the marker
                 claims[-1] = (claims[-1][0] + piece.strip(), claims[-1][1])
@@ -72,8 +47,8 @@ def parse_claims(answer: str) -> list[Claim]:
         if claims and piece[:1] in "\"”’" and claims[-1][0].count('"') % 2 + claims[-1][0].count("“") > claims[-1][0].count("”"):
             claims[-1] = (claims[-1][0] + piece[0], claims[-1][1])  # the splitter cut off a closing quote
             piece = piece[1:]
-        cited = [n for g in _MARKER.findall(piece) for n in _numbers(g)]
-        text = " ".join(_MARKER.sub("", piece).split())
+        cited = [n for g in MARKER.findall(piece) for n in marker_numbers(g)]
+        text = " ".join(MARKER.sub("", piece).split())
         text = re.sub(r"\s+([.,;:!?])", r"\1", text)
         if text:
             claims.append((text, cited))
@@ -214,11 +189,7 @@ def _citation(marker: int, item: EvidenceItem, support: float) -> Citation:
     return Citation(
         marker=marker,
         passage_id=p.passage_id,
-        article_id=p.article_id,
-        source=p.source,
-        title=p.title,
-        publisher=p.publisher,
-        date=p.date,
+        **p.article_fields(),
         quote=item.text,
         start=item.start,
         end=item.end,
@@ -234,6 +205,6 @@ def cite_items(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
     """
     citations = [_citation(n, item, 1.0) for n, item in enumerate(items, start=1)]
     text = " ".join(
-        attach_markers(" ".join(_INLINE_MARKER.sub("", item.text).split()), [n]) for n, item in enumerate(items, start=1)
+        attach_markers(" ".join(strip_markers(item.text).split()), [n]) for n, item in enumerate(items, start=1)
     )
     return VerifiedAnswer(text=text, citations=citations)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.answer.support import terms
-from rag.types import RetrievedPassage
+from rag.text import terms
+from rag.types import EvidenceItem, RetrievedPassage
 
 if TYPE_CHECKING:
     from rag.answer.retrieve import HybridSearch
@@ -34,18 +34,6 @@ _MIN_SENTENCE_CHARS = 25
 _MMR_LAMBDA = 0.75
 # Share of the previous sentence's relevance passed on to the next one.
 _NEIGHBOUR_WEIGHT = 0.35
-
-
-@dataclass(frozen=True)
-class EvidenceItem:
-    """One numbered sentence shown to the model."""
-
-    number: int
-    text: str
-    passage: RetrievedPassage
-    start: int  # offsets in the article's cleaned text
-    end: int
-    score: float
 
 
 def _overlap(question: str, sentence: str) -> float:

@@ -16,10 +16,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer.citations import VerifiedAnswer, cite_items
-from rag.answer.evidence import EvidenceItem
+from rag.answer.citations import cite_items
 from rag.answer.prompts import NONE
-from rag.answer.support import terms
+from rag.text import terms
+from rag.types import EvidenceItem, VerifiedAnswer
 
 # A span joins the answer if it scores within this margin of the best one (tuned on the dev
 # questions: 0.15 quoted ~1.6 spans and missed a third of the key facts beyond the seeds).

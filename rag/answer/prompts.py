@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.answer.evidence import EvidenceItem
+from rag.text import MARKER
+from rag.types import EvidenceItem
 
 REFUSAL_TOKEN = "NOT IN ARTICLES"
 NONE = "NONE"
@@ -85,7 +86,6 @@ REFUSAL_TEXT = "The articles don't cover this."
 
 # Square-bracket numbers inside article text would pass for our citation markers;
 # role words at line starts would pass for chat turns.
-_FAKE_MARKER = re.compile(r"\[\s*\d+\s*\]")
 _ROLE_TAG = re.compile(r"(?im)^\s*(system|assistant|user)\s*:")
 # Chat-template control tokens ("<|im_start|>system"): llama.cpp parses them even inside message text, so
 # article text (or a question) carrying them would open real role turns in the prompt.
@@ -93,7 +93,7 @@ SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")
 
 
 def sanitize_evidence(text: str) -> str:
-    text = SPECIAL_TOKEN.sub("", _FAKE_MARKER.sub("", text))
+    text = SPECIAL_TOKEN.sub("", MARKER.sub("", text))
     text = _ROLE_TAG.sub(lambda m: m.group(1).capitalize() + " -", text)
     return " ".join(text.split())
 
@@ -134,6 +134,6 @@ def condense_user_message(history: Sequence[tuple[str, str]], question: str) -> 
     lines = []
     for user, assistant in history[-3:]:
         lines.append(f"User: {user}")
-        lines.append(f"Assistant: {_FAKE_MARKER.sub('', assistant)[:300]}")
+        lines.append(f"Assistant: {MARKER.sub('', assistant)[:300]}")
     lines.append(f"User: {question}")
     return "Conversation:\n" + "\n".join(lines) + "\n\nRewritten question:"

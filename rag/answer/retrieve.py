@@ -24,14 +24,14 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from rag.index.catalog import Catalog, StoredPassage
-from rag.ingest.chunking import split_sentences
 from rag.embeddings import get_embedder
 from rag.index.bm25 import LexicalIndex
-from rag.settings import Settings
+from rag.index.catalog import Catalog
 from rag.index.vectors import VectorStore
-from rag.answer.support import names, terms, words
-from rag.types import PassageRef, RetrievedPassage, SentenceVectors
+from rag.ingest.chunking import split_sentences
+from rag.settings import Settings
+from rag.text import names, terms, words
+from rag.types import PassageRef, RetrievedPassage, SentenceVectors, StoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +146,7 @@ class HybridSearch:
         return [
             RetrievedPassage(
                 passage_id=p.id,
-                article_id=p.article_id,
-                source=p.source,
-                title=p.title,
-                publisher=p.publisher,
-                date=p.date,
+                **p.article_fields(),
                 text=p.text,
                 start=p.start,
                 end=p.end,

@@ -10,80 +10,9 @@ answer time and as the "deterministic judge" of the eval suite.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
-import Stemmer
-
-# Common English function words; content words are everything else.
-_STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having he
-    her here hers herself him himself his how i if in into is it its itself just me more most my myself of off on
-    once only or other our ours ourselves out over own same she should so some such than that the their theirs
-    them themselves then there these they this those through to too under until up very was we were what when
-    where which while who whom why will with would you your yours yourself yourselves said says say told according
-    mr mrs ms sir""".split()
-)
-_NEGATIONS = frozenset({"not", "no", "never", "nor", "none", "nothing", "neither", "cannot", "without"})
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d[\d,.]*\d|\d")
-_NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40",
-    "fifty": "50", "hundred": "100",
-}
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
-
-
-_NAME = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
-
-
-def names(text: str) -> frozenset[str]:
-    """Capitalised words other than a sentence's first: the people, places and bodies a text names."""
-    found = set()
-    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-        for match in list(_NAME.finditer(sentence))[1:] if sentence[:1].isupper() else _NAME.finditer(sentence):
-            word = match.group(0).lower().replace("’", "'").removesuffix("'s")
-            if word not in _STOPWORDS and len(word) > 1:
-                found.add(word)
-    return frozenset(found)
-
-
-def words(text: str) -> frozenset[str]:
-    """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
-    return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
-
-
-def missing_names(text: str, context: str) -> frozenset[str]:
-    """Names in text that context never mentions (a swapped speaker, an invented person)."""
-    return names(text) - words(context)
-
-
-@dataclass(frozen=True)
-class Terms:
-    """The parts of a text that support scoring compares."""
-
-    content: frozenset[str]
-    numbers: frozenset[str]
-    negated: bool
-
-
-@lru_cache(maxsize=4096)
-def terms(text: str) -> Terms:
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-    numbers = {w.replace(",", "").rstrip(".") for w in words if w[0].isdigit()}
-    numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
-    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
-    content = {w.removesuffix("'s") for w in words if not w[0].isdigit() and w not in _STOPWORDS and len(w) > 1}
-    content -= _NEGATIONS
-    stems = frozenset(_stemmer().stemWords(sorted(content)))
-    return Terms(stems, frozenset(numbers), negated)
-
+from rag.text import missing_names, terms
 
 # What a sum of money is in a sentence, from the words around it: "paid £103m" and "a debt of £103m" give the same
 # number different roles, and a claim that moves a number from one role to another is not supported.

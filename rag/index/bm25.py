@@ -15,12 +15,12 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
+
+from rag.text import stemmer
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG on import and logs every build.
@@ -28,11 +28,6 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 BM25_SUBDIR = "bm25"
 _STAMP = "stamp.json"
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
 
 
 # Hyphenated compounds stay whole ("op-ed", "by-election", "one-in"): split into
@@ -43,7 +38,7 @@ LEXICAL_VERSION = 2
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(  # type: ignore[return-value]
-        texts, stopwords="en", stemmer=_stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
+        texts, stopwords="en", stemmer=stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
         show_progress=False,
     )
 

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from rag.errors import CorpusError, RagError
+from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import CATALOG_FILE, Catalog
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.corpus import FileProblem, SourceFile, load_article, scan_corpus
-from rag.errors import CorpusError, RagError
-from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.settings import Settings
 from rag.types import Article, Passage
 
@@ -76,11 +76,12 @@ class IndexReport:
         return line
 
 
-def _vector_metadata(article: Article, passage: Passage) -> dict[str, Any]:
+def _vector_metadata(passage: Passage, source: str, title: str) -> dict[str, Any]:
+    """What Chroma keeps beside a passage's vector (enough to show it without the catalog)."""
     return {
-        "article_id": article.id,
-        "source": article.source,
-        "title": article.title,
+        "article_id": passage.article_id,
+        "source": source,
+        "title": title,
         "ordinal": passage.ordinal,
         "start": passage.start,
         "end": passage.end,
@@ -230,7 +231,7 @@ class Indexer:
         old_ids = self.catalog.passage_ids_of([article.id for article, _ in group])
         self.store.upsert(
             [p.id for _, p in passages_in_order], vectors, texts,
-            [_vector_metadata(article, p) for article, p in passages_in_order],
+            [_vector_metadata(p, article.source, article.title) for article, p in passages_in_order],
         )
         entries = []
         offset = 0
@@ -262,11 +263,7 @@ class Indexer:
             vectors = self.embedder.encode([p.text for p in ordered])
             self.store.upsert(
                 missing, vectors, [p.text for p in ordered],
-                [
-                    {"article_id": p.article_id, "source": p.source, "title": p.title,
-                     "ordinal": p.ordinal, "start": p.start, "end": p.end}
-                    for p in ordered
-                ],
+                [_vector_metadata(p, p.source, p.title) for p in ordered],
             )
         if orphans or missing:
             log.warning("reconciled index: %d orphan vectors removed, %d missing vectors added", len(orphans), len(missing))

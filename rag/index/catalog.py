@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.types import SentenceVectors
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.types import Article, Passage
+from rag.types import Article, Passage, SentenceVectors, StoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +59,6 @@ CREATE TABLE IF NOT EXISTS sentences (
 _PASSAGE_COLUMNS = (
     "p.id, p.article_id, p.ordinal, p.start, p.\"end\", p.text, a.source, a.title, a.publisher, a.date"
 )
-
-
-class StoredPassage(Passage):
-    """A passage joined with the article fields retrieval needs."""
-
-    source: str
-    title: str
-    publisher: str | None = None
-    date: str | None = None
 
 
 class Catalog:

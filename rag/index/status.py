@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag.index.catalog import Catalog
-from rag.settings import Settings
 from rag.index.vectors import VectorStore
+from rag.settings import Settings
 
 
 def index_status(settings: Settings) -> dict[str, object]:

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import chromadb  # noqa: E402  (after _env: telemetry off)
 import numpy as np
+from chromadb.api.shared_system_client import SharedSystemClient
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.config import Settings as ChromaSettings
+from chromadb.utils.embedding_functions import register_embedding_function
 
 from rag import _env  # noqa: F401
 from rag.embeddings import SentenceEmbedder, get_embedder
 from rag.errors import IndexCorruptError, RagError
 from rag.settings import Settings
-
-import chromadb  # noqa: E402  (after _env: telemetry off)
-from chromadb.api.shared_system_client import SharedSystemClient
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
-from chromadb.config import Settings as ChromaSettings
-from chromadb.utils.embedding_functions import register_embedding_function
+from rag.text import first_line
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class VectorStore:
         except Exception as exc:
             advice = ("check that the Chroma server is running" if self.settings.chroma_url
                       else "run `rag index --rebuild`")
-            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            reason = first_line(exc)[:300]
             raise IndexCorruptError(
                 f"The Chroma store at {self.location} cannot be read ({reason}): {advice}."
             ) from exc

@@ -21,9 +21,9 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from charset_normalizer import from_bytes
 
+from rag.errors import CorpusError
 from rag.ingest.chunking import split_sentences
 from rag.ingest.cleaning import clean_article_text
-from rag.errors import CorpusError
 from rag.types import Article
 
 log = logging.getLogger(__name__)

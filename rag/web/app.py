@@ -8,6 +8,7 @@ API endpoint ``/ask`` returns ``Answer.model_dump(mode="json")``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -25,17 +26,19 @@ from typing import Any, get_args
 
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
-from rag.web import render
-from rag.index.catalog import CATALOG_FILE, Catalog
 from rag.answer.chain import RagChain, build_chain
-from rag.ingest.corpus import SUPPORTED_SUFFIXES
 from rag.errors import IndexMissingError, QuestionError, RagError
+from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.ingest.corpus import SUPPORTED_SUFFIXES
+from rag.logs import configure_logging
 from rag.settings import Backend, Settings
+from rag.text import replace_surrogates
 from rag.types import Answer, Article, EvidenceEvent, TokenEvent
+from rag.web import render
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SEED_QUESTIONS = (
     "Why won't Starmer leave the ECHR?",
     "Who wrote the op-ed with Starmer?",
@@ -46,7 +49,6 @@ MAX_EXAMPLES = 5
 HISTORY_TURNS = 6  # previous turns passed to the chain
 MAX_NAME_CHARS = 100
 STREAM_UPDATE_S = 0.08  # at most ~12 chat updates a second while tokens stream
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 THEME = gr.themes.Default(
     primary_hue="blue",
@@ -458,7 +460,7 @@ class RagApp:
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
         """The chat handler: yields (chat messages, sources panel, turn views, textbox) as the answer streams."""
         # Lone surrogates (invalid unicode a browser can send) would break the JSON of every update of the chat.
-        question = _SURROGATE.sub("\ufffd", message or "").strip()
+        question = replace_surrogates(message or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -722,9 +724,13 @@ def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = Fals
     return demo
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The news chat (configured with RAG_* environment variables, see the README).")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: what each stage does; -vv: details, libraries too (RAG_LOG sets single modules).")
+    options = parser.parse_args(argv)
     try:
+        configure_logging(options.verbose)
         launch()
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.text import MARKER, marker_numbers
 from rag.types import Answer, Article, Citation, RetrievedPassage
 
 # HTML's special characters, and those with a meaning in Markdown, GFM autolinks,
@@ -26,7 +27,6 @@ _INERT_TABLE = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
     | {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-!|~$:@.=^"}
 )
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 CONTEXT_CHARS = 320  # characters of article text shown on each side of a quote outside its passage
 FULL_ARTICLE_MAX_CHARS = 60_000  # longer articles are shown as a window around the quote
 SNIPPET_CHARS = 160
@@ -115,9 +115,9 @@ def linkify_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
     by_marker = {c.marker: c for c in citations}
     out: list[str] = []
     pos = 0
-    for found in _MARKER.finditer(text):
+    for found in MARKER.finditer(text):
         out.append(esc(text[pos : found.start()]))
-        numbers = [int(n) for n in re.split(r"\s*,\s*", found.group(1))]
+        numbers = marker_numbers(found.group(1))
         out.append("".join(_cite_link(turn, n, by_marker.get(n)) for n in numbers))
         pos = found.end()
     out.append(esc(text[pos:]))

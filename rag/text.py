@@ -1,0 +1,129 @@
+"""Text helpers every stage shares: citation markers, sanitising, words, names and terms.
+
+Pure functions, no model. One definition each, so the answer step, the app and
+the eval read a marker, a name or a content word the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import Stemmer
+
+# --- citation markers ---------------------------------------------------------
+
+# "[1]", "[1, 2]", "[1-3]": one marker and the numbers it cites (group 1).
+MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;\-–]\s*\d+)*)\s*\]")
+# Markers at the very start of a piece of text ("[1][2] The ...").
+LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+")
+_MAX_RANGE = 20  # "[1-9999]" cites at most 21 numbers
+
+
+def marker_numbers(group: str) -> list[int]:
+    """The numbers one marker cites: "1, 2" -> [1, 2]; "2-4" -> [2, 3, 4]."""
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", group):
+        bounds = re.split(r"\s*[-–]\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+            lo, hi = int(bounds[0]), int(bounds[1])
+            out.extend(range(lo, min(hi, lo + _MAX_RANGE) + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """Text without its markers, spaces collapsed and none left before punctuation."""
+    text = " ".join(MARKER.sub("", text).split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", text)
+
+
+# --- sanitising ---------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """Lone surrogates (invalid unicode a browser or a file can carry) as U+FFFD: they break JSON and encoders."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line for the user: its message's first line, or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- words, names and terms -----------------------------------------------------------
+
+# Common English function words; content words are everything else.
+_STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having he
+    her here hers herself him himself his how i if in into is it its itself just me more most my myself of off on
+    once only or other our ours ourselves out over own same she should so some such than that the their theirs
+    them themselves then there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours yourself yourselves said says say told according
+    mr mrs ms sir""".split()
+)
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "none", "nothing", "neither", "cannot", "without"})
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d[\d,.]*\d|\d")
+_NUMBER_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40",
+    "fifty": "50", "hundred": "100",
+}
+
+
+@lru_cache(maxsize=1)
+def stemmer() -> Stemmer.Stemmer:
+    """The English Snowball stemmer that BM25 and support scoring share."""
+    return Stemmer.Stemmer("english")
+
+
+_NAME = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
+
+
+def names(text: str) -> frozenset[str]:
+    """Capitalised words other than a sentence's first: the people, places and bodies a text names."""
+    found = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        for match in list(_NAME.finditer(sentence))[1:] if sentence[:1].isupper() else _NAME.finditer(sentence):
+            word = match.group(0).lower().replace("’", "'").removesuffix("'s")
+            if word not in _STOPWORDS and len(word) > 1:
+                found.add(word)
+    return frozenset(found)
+
+
+def words(text: str) -> frozenset[str]:
+    """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
+    return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
+
+
+def missing_names(text: str, context: str) -> frozenset[str]:
+    """Names in text that context never mentions (a swapped speaker, an invented person)."""
+    return names(text) - words(context)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The parts of a text that support scoring compares."""
+
+    content: frozenset[str]
+    numbers: frozenset[str]
+    negated: bool
+
+
+@lru_cache(maxsize=4096)
+def terms(text: str) -> Terms:
+    """Content-word stems, numbers (digits, and number words as digits) and whether the text negates."""
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    numbers = {w.replace(",", "").rstrip(".") for w in words if w[0].isdigit()}
+    numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
+    content = {w.removesuffix("'s") for w in words if not w[0].isdigit() and w not in _STOPWORDS and len(w) > 1}
+    content -= _NEGATIONS
+    stems = frozenset(stemmer().stemWords(sorted(content)))
+    return Terms(stems, frozenset(numbers), negated)
