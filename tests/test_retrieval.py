@@ -114,3 +114,16 @@ def test_chroma_server_backend(tmp_path: Path, chroma_server: str) -> None:
     _top3_has(settings, "Why won't Starmer leave the ECHR?", "jeopardise deportation deals")
     again = build_index(settings)
     assert again.passages_embedded == 0
+
+
+def test_one_search_per_index_shared_by_backends_and_top_k(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    build_index(settings)
+    search = get_search(settings)
+    answering = settings.model_copy(update={"backend": "extractive", "top_k": 9, "answer_strategy": "extract"})
+    assert get_search(answering) is search  # one BM25 matrix and one sentence cache, whatever answers
+    assert get_search(settings.model_copy(update={"candidate_k": 7})) is not search  # retrieval differs
+    build_index(settings, rebuild=True)
+    reopened = get_search(settings)
+    assert reopened is not search  # the rebuilt index is opened afresh, nobody had to call forget_searches
+    assert reopened.search("Why won't Starmer leave the ECHR?", 3)

@@ -22,11 +22,11 @@ import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field
 
 from rag.embeddings import get_embedder
 from rag.index.bm25 import LexicalIndex
-from rag.index.catalog import Catalog
+from rag.index.catalog import Catalog, wipe_count
 from rag.index.vectors import VectorStore
 from rag.ingest.chunking import split_sentences
 from rag.settings import Settings
@@ -85,9 +85,8 @@ class HybridSearch:
                 self._lexical = saved
             return self._lexical
 
-    def search(self, query: str, k: int | None = None) -> list[RetrievedPassage]:
+    def search(self, query: str, k: int) -> list[RetrievedPassage]:
         """The k best passages for query, best first."""
-        k = k or self.settings.top_k
         n = max(self.settings.candidate_k, k)
         query_vector = self.embedder.encode([query])[0]
         dense = self.store.query(query_vector, n)
@@ -195,13 +194,24 @@ def _ref(passage: StoredPassage) -> PassageRef:
     )
 
 
-_SEARCHES: dict[str, HybridSearch] = {}
+_SEARCHES: dict[tuple[str, int], HybridSearch] = {}
 _SEARCHES_LOCK = threading.Lock()
 
 
+# The settings a search reads; the others (backend, top_k, answer strategy, app) share one search.
+SEARCH_FIELDS = frozenset({
+    "index_dir", "chroma_url", "collection", "embedding_model", "embedding_batch_size", "chunk_max_chars",
+    "chunk_overlap_sentences", "candidate_k", "rrf_k", "duplicate_similarity", "rerank_candidates",
+})
+
+
 def get_search(settings: Settings) -> HybridSearch:
-    """The shared HybridSearch for these settings (the index is opened once per process)."""
-    key = settings.model_dump_json()
+    """The one HybridSearch of an index in this process, shared by every backend and top-k.
+
+    Keyed on the index and the retrieval settings only, and on how often the index
+    was wiped, so a rebuilt index is opened afresh.
+    """
+    key = (settings.model_dump_json(include=SEARCH_FIELDS), wipe_count(Path(settings.index_dir)))
     with _SEARCHES_LOCK:
         if key not in _SEARCHES:
             _SEARCHES[key] = HybridSearch(settings)
@@ -209,7 +219,7 @@ def get_search(settings: Settings) -> HybridSearch:
 
 
 def forget_searches() -> None:
-    """Drop cached searches (after the index was deleted and rebuilt)."""
+    """Drop the cached searches, so the next question opens the index cold (benchmarks)."""
     with _SEARCHES_LOCK:
         _SEARCHES.clear()
 
@@ -232,14 +242,12 @@ class HybridRetriever(BaseRetriever):
 
     settings: Settings = Field(default_factory=Settings)
     k: int = Field(default=4, ge=1)
-    _search: HybridSearch | None = PrivateAttr(default=None)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        if self._search is None:
-            self._search = get_search(self.settings)
-        return [to_document(hit) for hit in self._search.search(query, k or self.k)]
+        # Looked up on every call (a dictionary lookup): a rebuilt index is picked up.
+        return [to_document(hit) for hit in get_search(self.settings).search(query, k or self.k)]
 
 
 def build_retriever(settings: Settings | None = None, k: int | None = None) -> HybridRetriever:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from rag.errors import CorpusError, RagError
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
-from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.index.catalog import Catalog, delete_catalog
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.corpus import FileProblem, SourceFile, load_article, scan_corpus
 from rag.settings import Settings
@@ -100,14 +100,11 @@ def _check_writable(index_dir: Path) -> None:
 def wipe_index(settings: Settings) -> None:
     """Delete everything `rag index --rebuild` rebuilds."""
     index_dir = Path(settings.index_dir)
-    for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
-        (index_dir / name).unlink(missing_ok=True)
+    delete_catalog(index_dir)
     shutil.rmtree(index_dir / BM25_SUBDIR, ignore_errors=True)
-    from rag.answer.retrieve import forget_searches
     from rag.index.vectors import drop_vectors
 
     drop_vectors(settings)
-    forget_searches()
 
 
 class Indexer:

@@ -60,6 +60,26 @@ _PASSAGE_COLUMNS = (
     "p.id, p.article_id, p.ordinal, p.start, p.\"end\", p.text, a.source, a.title, a.publisher, a.date"
 )
 
+# How many times this process deleted each index folder's catalog (`rag index --rebuild`,
+# a wipe from the app): searches opened before a wipe hold a deleted file, so the
+# query side keys its cache on this number instead of being told to forget.
+_WIPES: dict[str, int] = {}
+_WIPES_LOCK = threading.Lock()
+
+
+def wipe_count(index_dir: Path) -> int:
+    """How many times this process has wiped the index at ``index_dir``."""
+    return _WIPES.get(str(Path(index_dir).resolve()), 0)
+
+
+def delete_catalog(index_dir: Path) -> None:
+    """Delete the catalog file (and its journal), counting the wipe for :func:`wipe_count`."""
+    for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
+        (index_dir / name).unlink(missing_ok=True)
+    with _WIPES_LOCK:
+        key = str(Path(index_dir).resolve())
+        _WIPES[key] = _WIPES.get(key, 0) + 1
+
 
 class Catalog:
     """SQLite-backed catalog of articles and passages. Safe to share across threads."""
