@@ -49,7 +49,8 @@ TUTORIAL_PROMPT = (
 
 def load_documents(corpus_dir: Path) -> list[Document]:
     """The corpus as Documents of cleaned article text (the text our own index stores)."""
-    from rag.ingest.corpus import load_article, scan_corpus
+    from rag.ingest.load import load_article
+    from rag.ingest.scan import scan_corpus
 
     files, problems = scan_corpus(Path(corpus_dir), 10_000_000)
     for problem in problems:

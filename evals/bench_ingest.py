@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 def _passage_texts(corpus: Path, settings: Any) -> tuple[list[str], int, float]:
     """Our passages' texts (as the indexer makes them), the article count, and the seconds it took."""
     from rag.ingest.chunking import chunk_article
-    from rag.ingest.corpus import load_article, scan_corpus
+    from rag.ingest.load import load_article
+    from rag.ingest.scan import scan_corpus
 
     started = time.perf_counter()
     files, _ = scan_corpus(corpus, settings.max_file_bytes)

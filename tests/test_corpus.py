@@ -11,7 +11,8 @@ import pytest
 
 from evals.corpora import bbc_csv_path, seeds_dir, write_bbc_articles
 from rag.errors import CorpusError
-from rag.ingest.corpus import SUPPORTED_SUFFIXES, FileProblem, SourceFile, article_id_for, load_article, scan_corpus
+from rag.ingest.load import load_article
+from rag.ingest.scan import SUPPORTED_SUFFIXES, FileProblem, SourceFile, article_id_for, scan_corpus
 from rag.types import Article
 
 LIMIT = 10_000_000

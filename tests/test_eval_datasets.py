@@ -383,7 +383,7 @@ def test_user_rows_keep_strict_types(tmp_path, row: dict, field: str) -> None:
 def test_a_user_dataset_loads_and_scores_end_to_end(tmp_path) -> None:
     from evals import metrics
     from evals.runner import Answered, question_record
-    from rag.ingest.corpus import article_id_for
+    from rag.ingest.scan import article_id_for
     from rag.types import Answer, RetrievedPassage
 
     rows = [

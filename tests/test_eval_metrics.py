@@ -235,7 +235,7 @@ def test_every_source_form_names_its_article(expected: str, source: str, article
 
 
 def test_an_article_id_from_rag_matches_its_file() -> None:
-    from rag.ingest.corpus import article_id_for
+    from rag.ingest.scan import article_id_for
 
     source = "bbc/politics/0512.txt"
     assert metrics.source_matches(article_id_for(source), source, article_id_for(source))

@@ -30,7 +30,8 @@ from rag.errors import CorpusError, RagError
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import Catalog, delete_catalog
 from rag.ingest.chunking import chunk_article, split_sentences
-from rag.ingest.corpus import FileProblem, SourceFile, load_article, scan_corpus
+from rag.ingest.load import load_article
+from rag.ingest.scan import FileProblem, SourceFile, scan_corpus
 from rag.settings import Settings
 from rag.types import Article, Passage
 

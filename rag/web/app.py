@@ -29,7 +29,7 @@ import gradio as gr  # rag/__init__ (imported first, as our package) already set
 from rag.answer.chain import RagChain, build_chain
 from rag.errors import IndexMissingError, QuestionError, RagError
 from rag.index.catalog import CATALOG_FILE, Catalog
-from rag.ingest.corpus import SUPPORTED_SUFFIXES
+from rag.ingest.scan import SUPPORTED_SUFFIXES
 from rag.logs import configure_logging
 from rag.settings import Backend, Settings
 from rag.text import replace_surrogates
@@ -725,7 +725,7 @@ def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The news chat (configured with RAG_* environment variables, see the README).")
+    parser = argparse.ArgumentParser(description="The news chat (configured by RAG_* environment variables, see the README).")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="-v: what each stage does; -vv: details, libraries too (RAG_LOG sets single modules).")
     options = parser.parse_args(argv)
