@@ -725,7 +725,7 @@ def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The news chat (configured by RAG_* environment variables, see the README).")
+    parser = argparse.ArgumentParser(description="The news chat (configured by RAG_* environment variables).")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="-v: what each stage does; -vv: details, libraries too (RAG_LOG sets single modules).")
     options = parser.parse_args(argv)
