@@ -101,20 +101,6 @@ def load_dataset_with_notes(
     return (questions[:limit] if limit else questions), ignored
 
 
-def ensure_index(settings: Settings, progress: bool = False) -> bool:
-    """Build the index from ``settings.corpus_dir`` when there is none; True when it was built."""
-    from rag.index.catalog import CATALOG_FILE
-
-    if (Path(settings.index_dir) / CATALOG_FILE).exists():
-        return False
-    from rag.index.build import build_index
-
-    log.warning("no index at %s: building it from %s", settings.index_dir, settings.corpus_dir)
-    report = build_index(settings, progress=progress)
-    log.warning("%s", report.summary())
-    return True
-
-
 def prepare_chain(settings: Settings) -> tuple[RagChain, BaseChatModel | None]:
     """The chain with its model loaded and its indexes warm, so latencies measure answering only.
 
@@ -596,9 +582,9 @@ def model_info(settings: Settings, chat_model: BaseChatModel | None) -> dict[str
 
 
 def index_info(settings: Settings) -> dict[str, Any]:
-    from rag.index.status import index_status
+    from rag.index.handle import Index
 
-    status = index_status(settings)
+    status = Index.open(settings).status()
     return {k: status[k] for k in ("index", "corpus", "articles", "passages", "vectors", "fingerprint") if k in status}
 
 
@@ -609,7 +595,14 @@ def run_eval(settings: Settings, config: EvalConfig) -> EvalRun:
     """Answer and score every question of ``config.dataset``; returns the report dict and the answers."""
     started = time.perf_counter()
     questions, ignored_columns = load_dataset_with_notes(config.dataset, config.limit, config.split)
-    ensure_index(settings, progress=config.progress)
+    from rag.index.build import ensure_index
+    from rag.index.handle import Index
+
+    if not Index.exists(settings):
+        log.warning("no index at %s: building it from %s", settings.index_dir, settings.corpus_dir)
+    built = ensure_index(settings, progress=config.progress)
+    if built is not None:
+        log.warning("%s", built.summary())
     chain, chat_model = prepare_chain(settings)
     judges = build_judges(config.judges, settings, chat_model)
 

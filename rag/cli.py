@@ -114,9 +114,9 @@ def search(
 @app.command()
 def info(corpus: CorpusOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Print index statistics."""
-    from rag.index.status import index_status
+    from rag.index.handle import Index
 
-    status = index_status(_settings(corpus, index))
+    status = Index.open(_settings(corpus, index)).status()
     if as_json:
         _print_json(status)
         return

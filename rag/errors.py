@@ -9,6 +9,7 @@ the app print it as is, without a traceback.
     ├── IndexMissingError    no index yet: run `rag index`
     ├── IndexMismatchError   the index was built with other settings: `rag index --rebuild`
     ├── IndexCorruptError    the index is damaged: `rag index --rebuild`
+    ├── IndexReadOnlyError   the index folder cannot be written: make it writable or choose another
     ├── QuestionError        the question is empty or unusable
     └── BackendError         the LLM could not be loaded or reached
         ├── ModelFileError   a GGUF file is missing or fails its checksum
@@ -36,6 +37,16 @@ class IndexMismatchError(RagError):
 
 class IndexCorruptError(RagError):
     """The index on disk cannot be read."""
+
+
+class IndexReadOnlyError(RagError):
+    """The index folder is read-only (updating it, or opening the embedded Chroma store, needs write access)."""
+
+    def __init__(self, index_dir: object, why: str) -> None:
+        super().__init__(
+            f"The index folder {index_dir} is read-only: {why}; make it writable or choose another with --index "
+            "or RAG_INDEX_DIR."
+        )
 
 
 class QuestionError(RagError):

@@ -25,9 +25,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from rag.embeddings import get_embedder
-from rag.index.bm25 import LexicalIndex
-from rag.index.catalog import Catalog, wipe_count
-from rag.index.vectors import VectorStore
+from rag.index.catalog import wipe_count
+from rag.index.handle import Index
 from rag.ingest.chunking import split_sentences
 from rag.settings import Settings
 from rag.text import names, terms, words
@@ -41,12 +40,9 @@ class HybridSearch:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = Catalog(Path(settings.index_dir))
-        self.catalog.check_fingerprint(settings.index_fingerprint())
-        self.store = VectorStore(settings)
+        self.index = Index.open(settings)
+        self.catalog = self.index.catalog
         self.embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
-        self._lexical: LexicalIndex | None = None
-        self._lexical_lock = threading.Lock()
         self._sentences: OrderedDict[str, SentenceVectors] = OrderedDict()
         self._sentences_lock = threading.Lock()
 
@@ -73,24 +69,12 @@ class HybridSearch:
                     self._sentences.popitem(last=False)
         return found
 
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index for the catalog's current generation (reloaded after re-indexing)."""
-        generation = self.catalog.generation
-        with self._lexical_lock:
-            if self._lexical is None or self._lexical.generation != generation:
-                saved = LexicalIndex.load(Path(self.settings.index_dir))
-                if saved is None or saved.generation != generation:
-                    log.info("BM25 index stale or missing; rebuilding in memory")
-                    saved = LexicalIndex.build(list(self.catalog.iter_passage_texts()), generation)
-                self._lexical = saved
-            return self._lexical
-
     def search(self, query: str, k: int) -> list[RetrievedPassage]:
         """The k best passages for query, best first."""
         n = max(self.settings.candidate_k, k)
         query_vector = self.embedder.encode([query])[0]
-        dense = self.store.query(query_vector, n)
-        lexical = self.lexical().search(query, n)
+        dense = self.index.vectors.query(query_vector, n)
+        lexical = self.index.lexical().search(query, n)
 
         fused: dict[str, float] = {}
         dense_rank: dict[str, int] = {}
@@ -105,7 +89,7 @@ class HybridSearch:
         # Ids unknown to the catalog are vectors an interrupted run left behind.
         stored = self.catalog.get_passages(fused)
         ranked = sorted((pid for pid in fused if pid in stored), key=lambda pid: -fused[pid])
-        vectors = self.store.vectors(ranked)
+        vectors = self.index.vectors.vectors(ranked)
 
         pool = max(k, self.settings.rerank_candidates)
         kept: list[tuple[StoredPassage, np.ndarray | None, list[PassageRef]]] = []

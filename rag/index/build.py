@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from rag.errors import CorpusError, RagError
+from rag.errors import CorpusError, IndexReadOnlyError, RagError
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import Catalog, delete_catalog
 from rag.ingest.chunking import chunk_article, split_sentences
@@ -95,7 +95,7 @@ def _check_writable(index_dir: Path) -> None:
     except OSError as exc:  # a path under a file, no permission...
         raise RagError(f"Cannot create the index folder {index_dir}: {exc.strerror or exc}.") from exc
     if not os.access(index_dir, os.W_OK):
-        raise RagError(f"The index folder {index_dir} is read-only: choose another with --index or RAG_INDEX_DIR.")
+        raise IndexReadOnlyError(index_dir, "indexing writes the catalog, BM25 files and vectors there")
 
 
 def wipe_index(settings: Settings) -> None:
@@ -126,7 +126,7 @@ class Indexer:
         if self._store is None:
             from rag.index.vectors import VectorStore
 
-            self._store = VectorStore(self.settings)
+            self._store = VectorStore(self.settings, expected_passages=self.catalog.counts()[1])
         return self._store
 
     @property
@@ -284,3 +284,12 @@ def build_index(settings: Settings | None = None, *, rebuild: bool = False, prog
         _check_writable(Path(settings.index_dir))
         wipe_index(settings)
     return Indexer(settings, progress=progress).run()
+
+
+def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport | None:
+    """Build the index from ``settings.corpus_dir`` when there is none: the report, or None when one existed."""
+    from rag.index.handle import Index
+
+    if Index.exists(settings):
+        return None
+    return build_index(settings, progress=progress)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexReadOnlyError
 from rag.types import Article, Passage, SentenceVectors, StoredPassage
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Catalog:
                 self._connection().execute("SELECT 1 FROM articles, passages, meta LIMIT 1").fetchall()
         except sqlite3.OperationalError as exc:
             if "readonly" in str(exc) or "read-only" in str(exc):
-                raise IndexCorruptError(f"The index folder {self.path.parent} is read-only: cannot update it.") from exc
+                raise IndexReadOnlyError(self.path.parent, "the catalog cannot be updated") from exc
             raise IndexCorruptError(
                 f"The index catalog {self.path} cannot be read ({exc}): run `rag index --rebuild`."
             ) from exc

@@ -28,7 +28,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from rag import _env  # noqa: F401
 from rag.embeddings import SentenceEmbedder, get_embedder
-from rag.errors import IndexCorruptError, RagError
+from rag.errors import IndexCorruptError, IndexReadOnlyError, RagError
 from rag.settings import Settings
 from rag.text import first_line
 
@@ -79,13 +79,15 @@ class VectorHit:
 class VectorStore:
     """Passage vectors in one Chroma collection."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, expected_passages: int = 0) -> None:
+        """``expected_passages``: how many passages the catalog holds. A local store without a collection
+        beside a catalog that has passages has lost its vectors, and says so instead of starting empty."""
         self.settings = settings
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         with _OPEN_LOCK:
-            self._open(settings, chroma_settings)
+            self._open(settings, chroma_settings, expected_passages)
 
-    def _open(self, settings: Settings, chroma_settings: ChromaSettings) -> None:
+    def _open(self, settings: Settings, chroma_settings: ChromaSettings, expected_passages: int) -> None:
         try:
             if settings.chroma_url:
                 url = urlparse(settings.chroma_url)
@@ -104,7 +106,7 @@ class VectorStore:
                 self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
                 self.location = str(path)
             if not settings.chroma_url and settings.collection not in {c.name for c in self.client.list_collections()}:
-                _check_nothing_lost(settings, self.location)  # before creating the collection afresh
+                _check_nothing_lost(expected_passages, self.location)  # before creating the collection afresh
             self.collection = self.client.get_or_create_collection(
                 name=settings.collection,
                 embedding_function=RagEmbeddingFunction(  # type: ignore[arg-type]
@@ -118,9 +120,8 @@ class VectorStore:
         except Exception as exc:  # chromadb raises many types (connection, sqlite, rust panics)
             where = settings.chroma_url or Path(settings.index_dir) / CHROMA_SUBDIR
             if not settings.chroma_url and ("readonly" in str(exc) or isinstance(exc, PermissionError)):
-                raise RagError(
-                    f"The index folder {settings.index_dir} is read-only: the embedded Chroma store needs write "
-                    f"access to {where} even to search; make it writable or copy the index (--index, RAG_INDEX_DIR)."
+                raise IndexReadOnlyError(
+                    settings.index_dir, f"the embedded Chroma store needs write access to {where} even to search"
                 ) from exc
             raise IndexCorruptError(
                 f"Cannot open the Chroma store at {where}: {exc}. "
@@ -204,17 +205,9 @@ class VectorStore:
         return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], embeddings, strict=True)}
 
 
-def _check_nothing_lost(settings: Settings, location: str) -> None:
+def _check_nothing_lost(passages: int, location: str) -> None:
     """No local collection beside a catalog with passages means the vectors were lost (a deleted or emptied
     chroma/ folder): a new empty one would make search silently keyword-only, and `rag index` re-embeds nothing."""
-    from rag.index.catalog import Catalog
-
-    try:
-        catalog = Catalog(Path(settings.index_dir))
-        passages = catalog.counts()[1]
-        catalog.close()
-    except RagError:  # no catalog yet, or one that reports its own damage when used
-        return
     if passages:
         raise IndexCorruptError(
             f"The Chroma store at {location} has lost its vectors ({passages} passages in the catalog, "

@@ -27,8 +27,9 @@ from typing import Any, get_args
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
 from rag.answer.chain import RagChain, build_chain
-from rag.errors import IndexMissingError, QuestionError, RagError
-from rag.index.catalog import CATALOG_FILE, Catalog
+from rag.errors import QuestionError, RagError
+from rag.index.catalog import Catalog
+from rag.index.handle import Index
 from rag.ingest.scan import SUPPORTED_SUFFIXES
 from rag.logs import configure_logging
 from rag.settings import Backend, Settings
@@ -274,10 +275,9 @@ class RagApp:
         self._chains: dict[tuple[str, int], RagChain] = {}
         self._chains_lock = threading.Lock()
         self.index_lock = threading.Lock()
-        self._catalog: Catalog | None = None
-        self._store = self._hold_store()
+        self._hold_store()
 
-    def _hold_store(self) -> object | None:
+    def _hold_store(self) -> None:
         """Open the embedded Chroma store once, before any concurrency, and keep it open.
 
         Chroma shares one refcounted "system" per path; two threads opening the same
@@ -285,15 +285,12 @@ class RagApp:
         path), e.g. the first question racing an upload's re-index. Holding a client
         for the app's lifetime means later opens only ever find a started system.
         """
-        if self.settings.chroma_url or not (Path(self.settings.index_dir) / CATALOG_FILE).exists():
-            return None
+        if self.settings.chroma_url or not Index.exists(self.settings):
+            return
         try:
-            from rag.index.vectors import VectorStore
-
-            return VectorStore(self.settings)
+            Index.open(self.settings).vectors  # noqa: B018  (opened now, held by the shared Index)
         except RagError as exc:  # reported again, properly, by the first question
             log.warning("cannot open the vector store: %s", exc)
-            return None
 
     # --- chains ----------------------------------------------------------------
     def chain(self, backend: str | None = None, top_k: int | None = None) -> RagChain:
@@ -322,9 +319,7 @@ class RagApp:
 
     # --- catalog -----------------------------------------------------------------
     def catalog(self) -> Catalog:
-        if self._catalog is None:
-            self._catalog = Catalog(Path(self.settings.index_dir))
-        return self._catalog
+        return Index.open(self.settings).catalog
 
     def articles_for(self, ids: set[str]) -> dict[str, Article | None]:
         try:
@@ -335,9 +330,7 @@ class RagApp:
 
     def status_html(self) -> str:
         try:
-            from rag.index.status import index_status
-
-            return render.status_html(index_status(self.settings))
+            return render.status_html(Index.open(self.settings).status())
         except RagError as exc:
             return render.status_html(None, str(exc))
         except Exception as exc:
@@ -679,17 +672,16 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def ensure_index(settings: Settings) -> None:
+def build_missing_index(settings: Settings) -> None:
     """Build the index from the corpus when there is none, reporting to stderr."""
-    try:
-        Catalog(Path(settings.index_dir))
+    if Index.exists(settings):
         return
-    except IndexMissingError:
-        pass
-    from rag.index.build import build_index
+    from rag.index.build import ensure_index
 
     print(f"No index at {settings.index_dir}: indexing {settings.corpus_dir} …", file=sys.stderr, flush=True)
-    report = build_index(settings, progress=sys.stderr.isatty())
+    report = ensure_index(settings, progress=sys.stderr.isatty())
+    if report is None:  # another process built it meanwhile
+        return
     for problem in report.problems:
         print(f"problem  {problem.source}: {problem.reason}", file=sys.stderr)
     print(f"Indexed: {report.summary()}", file=sys.stderr, flush=True)
@@ -699,7 +691,7 @@ def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = Fals
     """Build the index if needed, then serve the app on settings.host:settings.port."""
     settings = settings or Settings()
     started = time.perf_counter()
-    ensure_index(settings)
+    build_missing_index(settings)
     rag = RagApp(settings)
     demo = build_app(settings, rag)
     demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=100)

@@ -1,0 +1,111 @@
+"""The index as one object: ``Index.open(settings)`` is the only way the query side opens it.
+
+An index folder holds the catalog (SQLite: articles, passages, sentence vectors;
+the source of truth), the BM25 files and, unless a Chroma server holds them, the
+passage vectors. Each folder is opened once per process and shared by every
+search, status line and app session; a wipe (`rag index --rebuild`) makes the
+next ``open`` start afresh. Writing stays with :mod:`rag.index.build`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.index.bm25 import LexicalIndex
+from rag.index.catalog import CATALOG_FILE, Catalog, wipe_count
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.index.vectors import VectorStore
+
+log = logging.getLogger(__name__)
+
+# What identifies an opened index: where it is, where its vectors are, and what built it.
+_IDENTITY = frozenset({"index_dir", "chroma_url", "collection", "embedding_model", "chunk_max_chars",
+                       "chunk_overlap_sentences"})
+
+
+class Index:
+    """One index folder, opened: its catalog, its vector store (opened on first use) and its BM25 matrix."""
+
+    def __init__(self, settings: Settings) -> None:
+        """Use :meth:`open`, which shares one Index per folder; raises IndexMissingError / IndexCorruptError /
+        IndexMismatchError when there is no usable index."""
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        self.catalog = Catalog(self.dir)
+        self.catalog.check_fingerprint(settings.index_fingerprint())
+        self._vectors: VectorStore | None = None
+        self._vectors_lock = threading.Lock()
+        self._lexical: LexicalIndex | None = None
+        self._lexical_lock = threading.Lock()
+
+    @staticmethod
+    def exists(settings: Settings) -> bool:
+        """Whether an index has been built at ``settings.index_dir`` (usable or not: open() says which)."""
+        return (Path(settings.index_dir) / CATALOG_FILE).exists()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Index:
+        """The shared Index of ``settings.index_dir`` (opened now if this process has not yet, or since a wipe)."""
+        key = (settings.model_dump_json(include=_IDENTITY), wipe_count(Path(settings.index_dir)))
+        with _OPEN_LOCK:
+            index = _OPENED.get(key)
+            if index is None:
+                index = _OPENED[key] = cls(settings)
+            return index
+
+    @property
+    def vectors(self) -> VectorStore:
+        """The passage vectors (Chroma, embedded or a server), opened on first use: Chroma takes seconds to import."""
+        with self._vectors_lock:
+            if self._vectors is None:
+                from rag.index.vectors import VectorStore
+
+                self._vectors = VectorStore(self.settings, expected_passages=self.catalog.counts()[1])
+            return self._vectors
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index for the catalog's current generation (reloaded after re-indexing)."""
+        generation = self.catalog.generation
+        with self._lexical_lock:
+            if self._lexical is None or self._lexical.generation != generation:
+                saved = LexicalIndex.load(self.dir)
+                if saved is None or saved.generation != generation:
+                    log.info("BM25 index stale or missing; rebuilding in memory")
+                    saved = LexicalIndex.build(list(self.catalog.iter_passage_texts()), generation)
+                self._lexical = saved
+            return self._lexical
+
+    def status(self) -> dict[str, object]:
+        """Counts and locations, for `rag info` and the app's status line."""
+        articles, passages = self.catalog.counts()
+        last = self.catalog.get_meta("last_indexed")
+        return {
+            "corpus": str(self.settings.corpus_dir),
+            "index": str(self.settings.index_dir),
+            "vectors at": self.vectors.location,
+            "articles": articles,
+            "passages": passages,
+            "vectors": self.vectors.count(),
+            "last indexed": (
+                datetime.fromtimestamp(float(last), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                if last else "never"
+            ),
+            "fingerprint": self.catalog.get_meta("fingerprint"),
+            "interrupted": self.catalog.get_meta("dirty") == "1",
+        }
+
+
+_OPENED: dict[tuple[str, int], Index] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def forget_opened() -> None:
+    """Close nothing, forget every opened index: the next open reads the folder cold (benchmarks, tests)."""
+    with _OPEN_LOCK:
+        _OPENED.clear()
