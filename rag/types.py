@@ -11,6 +11,7 @@ All offsets are character offsets into ``Article.text`` (the cleaned text), so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -179,3 +180,13 @@ class SentenceVectors:
     def __init__(self, spans: list[tuple[int, int]], vectors: np.ndarray) -> None:
         self.spans = spans
         self.vectors = vectors
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What retrieval found for one question, and all that evidence selection needs from it."""
+
+    question: str  # as searched (the standalone question)
+    question_vector: np.ndarray  # unit vector; embedded once per question
+    passages: tuple[RetrievedPassage, ...]  # best first
+    sentences: Mapping[str, SentenceVectors]  # passage id -> its sentence spans and vectors

@@ -39,7 +39,7 @@ def test_refusal_token(text: str) -> None:
 def echr_evidence(seed_settings: Settings) -> list[EvidenceItem]:
     search = get_search(seed_settings)
     question = "Why won't Starmer leave the ECHR?"
-    return select_evidence(question, search.search(question, 5), search, 6)
+    return select_evidence(search.retrieve(question, 5), 6)
 
 
 def _number_of(items: list[EvidenceItem], phrase: str) -> int:
@@ -63,7 +63,8 @@ def test_planted_unsupported_sentence_is_dropped(seed_settings: Settings, echr_e
         f"Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [{n}]. "
         f"He also promised a referendum on leaving the European Union in 2027 [{n}]."
     )
-    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    encode = get_embedder(seed_settings.resolved_embedding_model()).encode
+    verified = verify_answer(answer, echr_evidence, encode, 0.5)
     assert not verified.refused
     assert "referendum" not in verified.text
     assert verified.dropped == ["He also promised a referendum on leaving the European Union in 2027."]
@@ -77,7 +78,8 @@ def test_wrong_citation_is_reattached(seed_settings: Settings, echr_evidence: li
     right = _number_of(echr_evidence, "jeopardise deportation deals")
     wrong = next(item.number for item in echr_evidence if item.number != right and "deportation" not in item.text)
     answer = f"Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [{wrong}]."
-    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    encode = get_embedder(seed_settings.resolved_embedding_model()).encode
+    verified = verify_answer(answer, echr_evidence, encode, 0.5)
     assert [c.passage_id for c in verified.citations] == [echr_evidence[right - 1].passage.passage_id]
     assert "jeopardise deportation deals" in verified.citations[0].quote
 
@@ -85,14 +87,16 @@ def test_wrong_citation_is_reattached(seed_settings: Settings, echr_evidence: li
 @pytest.mark.integration
 def test_answer_with_nothing_supported_is_a_refusal(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
     answer = "Canberra is the capital of Australia [1]. Kangaroos are marsupials [2]."
-    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    encode = get_embedder(seed_settings.resolved_embedding_model()).encode
+    verified = verify_answer(answer, echr_evidence, encode, 0.5)
     assert verified.refused and len(verified.dropped) == 2
 
 
 @pytest.mark.integration
 def test_unknown_marker_is_never_a_citation(seed_settings: Settings, echr_evidence: list[EvidenceItem]) -> None:
     answer = "Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [99]."
-    verified = verify_answer(answer, echr_evidence, get_embedder(seed_settings.resolved_embedding_model()), 0.5)
+    encode = get_embedder(seed_settings.resolved_embedding_model()).encode
+    verified = verify_answer(answer, echr_evidence, encode, 0.5)
     numbers = {item.passage.passage_id for item in echr_evidence}
     assert verified.citations and all(c.passage_id in numbers for c in verified.citations)
 
@@ -104,7 +108,7 @@ def test_a_name_from_elsewhere_in_the_cited_article_is_allowed_but_not_one_from_
     """The sentence says "the declaration"; another evidence passage of its article says where it was signed."""
     search = get_search(seed_settings)
     question = "What does the Strasbourg declaration say about foreign offenders?"
-    items = select_evidence(question, search.search(question, 5), search, 6)
+    items = select_evidence(search.retrieve(question, 5), 6)
     n = _number_of(items, "expulsion and return of foreigners")
     cited = next(item for item in items if item.number == n)
     assert "Strasbourg" not in cited.passage.text
@@ -113,10 +117,10 @@ def test_a_name_from_elsewhere_in_the_cited_article_is_allowed_but_not_one_from_
     embedder = get_embedder(seed_settings.resolved_embedding_model())
     claim = ("The Strasbourg declaration promises to consider the challenges relating to the expulsion and return "
              "of foreigners convicted of serious offences")
-    kept = verify_answer(f"{claim} [{n}].", items, embedder, seed_settings.min_support)
+    kept = verify_answer(f"{claim} [{n}].", items, embedder.encode, seed_settings.min_support)
     assert not kept.refused and [c.marker for c in kept.citations] == [1]
     # The same sentence pinned on a name no evidence article mentions is dropped.
-    invented = verify_answer(f"{claim.replace('Strasbourg', 'Bratislava')} [{n}].", items, embedder,
+    invented = verify_answer(f"{claim.replace('Strasbourg', 'Bratislava')} [{n}].", items, embedder.encode,
                              seed_settings.min_support)
     assert invented.refused
 
@@ -137,14 +141,14 @@ def test_the_model_verdict_decides_and_the_lexical_checks_veto(
             return p
         return entails
 
-    kept = verify_answer(answer, echr_evidence, embedder, seed_settings.min_support, says(0.9))
+    kept = verify_answer(answer, echr_evidence, embedder.encode, seed_settings.min_support, says(0.9))
     assert not kept.refused and kept.citations[0].support == 0.9
     assert asked[0][0] == echr_evidence[n - 1].text  # the cited item is asked first
     # Every word is in the evidence, but the model says the relation is not: dropped, the answer refused.
-    dropped = verify_answer(answer, echr_evidence, embedder, seed_settings.min_support, says(0.1))
+    dropped = verify_answer(answer, echr_evidence, embedder.encode, seed_settings.min_support, says(0.1))
     assert dropped.refused and dropped.dropped == ["Starmer said quitting the ECHR would jeopardise deportation deals."]
     # A number the evidence lacks is vetoed whatever the model says, and the model is not even asked.
     asked.clear()
-    vetoed = verify_answer(f"Starmer said 40 deportation deals would be at risk [{n}].", echr_evidence, embedder,
+    vetoed = verify_answer(f"Starmer said 40 deportation deals would be at risk [{n}].", echr_evidence, embedder.encode,
                            seed_settings.min_support, says(0.99))
     assert vetoed.refused and not any("40" in claim for _, claim in asked)

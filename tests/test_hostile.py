@@ -171,7 +171,7 @@ def test_article_text_reaches_the_llm_as_data_without_role_tokens(hostile_settin
     message, so they are removed from the evidence; fake markers and role lines are neutralised."""
     question = "When did the Glenmoor railway museum reopen?"
     search = get_search(hostile_settings)
-    items = select_evidence(question, search.search(question, 5), search, hostile_settings.evidence_sentences)
+    items = select_evidence(search.retrieve(question, 5), hostile_settings.evidence_sentences)
     assert any("<|im_start|>" in item.text for item in items)  # the hostile line is among the evidence
     system, user = answer_messages(question, items)
     prompt = str(user.content)

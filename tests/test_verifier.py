@@ -38,7 +38,7 @@ def bbc_few(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def _evidence(settings: Settings, question: str, phrase: str) -> tuple[list[EvidenceItem], int]:
     search = get_search(settings)
-    items = select_evidence(question, search.search(question, 5), search, 6)
+    items = select_evidence(search.retrieve(question, 5), 6)
     number = next(item.number for item in items if phrase in item.text)
     return items, number
 
@@ -61,11 +61,11 @@ def test_an_invented_relation_is_dropped_and_the_true_one_kept(
     embedder = get_search(bbc_few).embedder
     # Every word of the invented claim is in the cited sentence: the deterministic score alone keeps it, unless
     # the claim moves a sum of the sentence to another role (rag.answer.support.role_conflict).
-    alone = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support)
+    alone = verify_answer(f"{invented} [{n}].", items, embedder.encode, bbc_few.min_support)
     assert alone.refused is lexical_sees_it, alone
-    wrong = verify_answer(f"{invented} [{n}].", items, embedder, bbc_few.min_support, entails)
+    wrong = verify_answer(f"{invented} [{n}].", items, embedder.encode, bbc_few.min_support, entails)
     assert wrong.refused and wrong.dropped, wrong
-    right = verify_answer(f"{true} [{n}].", items, embedder, bbc_few.min_support, entails)
+    right = verify_answer(f"{true} [{n}].", items, embedder.encode, bbc_few.min_support, entails)
     assert not right.refused and right.citations[0].quote == items[n - 1].text, right
 
 

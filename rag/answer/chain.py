@@ -27,7 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.answer.citations import cite_items, is_refusal, verify_answer
+from rag.answer.citations import Encode, cite_items, is_refusal, verify_answer
 from rag.answer.evidence import select_evidence
 from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.answer.prompts import (
@@ -40,7 +40,6 @@ from rag.answer.prompts import (
 )
 from rag.answer.question import condense_question, needs_context
 from rag.answer.retrieve import get_search
-from rag.embeddings import SentenceEmbedder
 from rag.errors import QuestionError
 from rag.ingest.cleaning import normalize_text
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
@@ -49,6 +48,7 @@ from rag.text import first_line, missing_names, names, replace_surrogates
 from rag.types import Answer, EvidenceEvent, EvidenceItem, RetrievedPassage, StreamEvent, TokenEvent, VerifiedAnswer
 
 log = logging.getLogger(__name__)
+_QUOTING = "showing the most relevant sentences instead."
 
 ChainInput = str | Mapping[str, Any]
 
@@ -227,7 +227,8 @@ class RagChain(Runnable[ChainInput, Answer]):
             model, notice = self._model_or_notice()
         standalone = condense_question(history, question, model)
         search = get_search(s)
-        passages = search.search(standalone, s.top_k)
+        retrieval = search.retrieve(standalone, s.top_k)
+        passages = list(retrieval.passages)
         timings["retrieval"] = time.perf_counter() - started
         yield EvidenceEvent(standalone_question=standalone, passages=tuple(passages))
 
@@ -274,7 +275,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return
 
         pool = s.evidence_sentences if strategy == "generate" else s.answer_candidates
-        items = select_evidence(standalone, passages, search, pool)
+        items = select_evidence(retrieval, pool)
         timings["evidence"] = time.perf_counter() - started
         if model is None and notice is None and strategy != "extract":
             model, notice = self._model_or_notice()
@@ -289,7 +290,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 gate = self._gate(model, standalone, quotes, best)
             except Exception as exc:  # unreachable server, no log-probabilities: quote without the check
                 log.warning("LLM gate failed (%s); answering extractively", exc)
-                fallback = f"The language model failed ({first_line(exc)[:200]}); showing the most relevant sentences instead."
+                fallback = f"The language model failed ({first_line(exc)[:200]}); " + _QUOTING
                 yield finish(draft, "extractive", fallback, items=items, draft=draft.text)
                 return
             timings["gate"] = time.perf_counter() - started
@@ -322,12 +323,12 @@ class RagChain(Runnable[ChainInput, Answer]):
                 yield TokenEvent(text=token)
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
-            fallback = f"The language model failed ({first_line(exc)[:200]}); showing the most relevant sentences instead."
+            fallback = f"The language model failed ({first_line(exc)[:200]}); " + _QUOTING
             yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
             return
         text = "".join(raw)
         before = time.perf_counter()
-        verified = self._verify(model, text, items, search.embedder)
+        verified = self._verify(model, text, items, search.embedder.encode)
         timings["verification"] = time.perf_counter() - before  # a duration, not a time since the question
         refused_at = "model" if is_refusal(text) else "verification"
         yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
@@ -365,19 +366,19 @@ class RagChain(Runnable[ChainInput, Answer]):
             return None
 
     def _verify(
-        self, model: BaseChatModel, text: str, items: Sequence[EvidenceItem], embedder: SentenceEmbedder
+        self, model: BaseChatModel, text: str, items: Sequence[EvidenceItem], encode: Encode
     ) -> VerifiedAnswer:
         """The generated answer, sentence by sentence: the model judges entailment, the lexical checks veto."""
         s = self.settings
         if not s.verify_with_llm:
-            return verify_answer(text, items, embedder, s.min_support)
+            return verify_answer(text, items, encode, s.min_support)
         scorer = choice_scorer(model, ("Yes", "No"))
         try:
-            return verify_answer(text, items, embedder, s.min_support,
+            return verify_answer(text, items, encode, s.min_support,
                                  lambda evidence, claim: scorer(verification_messages(evidence, claim))["Yes"])
         except Exception as exc:  # a server without log-probabilities: the deterministic score alone
             log.warning("LLM verification failed (%s); verifying with the deterministic score", exc)
-            return verify_answer(text, items, embedder, s.min_support)
+            return verify_answer(text, items, encode, s.min_support)
 
     def _model_or_notice(self) -> tuple[BaseChatModel | None, str | None]:
         if self.settings.backend == "extractive":
@@ -386,7 +387,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return self.chat_model(), None
         except Exception as exc:  # BackendError, ImportError, llama.cpp load errors
             log.warning("cannot load the %s backend: %s", self.settings.backend, exc)
-            return None, f"The language model is unavailable ({first_line(exc)[:200]}); showing the most relevant sentences instead."
+            return None, f"The language model is unavailable ({first_line(exc)[:200]}); " + _QUOTING
 
     def _generate(self, model: BaseChatModel, question: str, items: Sequence[EvidenceItem]) -> Iterator[str]:
         for chunk in model.stream(answer_messages(question, items)):

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.answer.prompts import REFUSAL_TOKEN
 from rag.answer.support import LexicalSupport, combine, lexical_support, vetoed
-from rag.embeddings import SentenceEmbedder
 from rag.ingest.chunking import split_sentences
 from rag.text import LEADING_MARKERS, MARKER, marker_numbers, strip_markers, terms
 from rag.types import Citation, EvidenceItem, VerifiedAnswer
@@ -61,13 +62,15 @@ def is_refusal(answer: str) -> bool:
 
 
 Entailment = Callable[[str, str], float]
+# Texts -> their unit vectors, one row each (the embedder's encode).
+Encode = Callable[[list[str]], np.ndarray]
 """(evidence, claim) -> P(the evidence entails the claim), e.g. the LLM asked one Yes/No question."""
 
 
 def verify_answer(
     answer: str,
     items: Sequence[EvidenceItem],
-    embedder: SentenceEmbedder,
+    encode: Encode,
     min_support: float,
     entails: Entailment | None = None,
 ) -> VerifiedAnswer:
@@ -86,7 +89,7 @@ def verify_answer(
 
     by_number = {item.number: item for item in items}
     _context = _article_contexts(items)
-    vectors = embedder.encode([c.text for c in claims] + [item.text for item in items])
+    vectors = encode([c.text for c in claims] + [item.text for item in items])
     claim_vecs, item_vecs = vectors[: len(claims)], vectors[len(claims) :]
     cosine = claim_vecs @ item_vecs.T
 

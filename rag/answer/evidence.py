@@ -8,17 +8,12 @@ numbered evidence item whose offsets point into its article's cleaned text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.text import terms
-from rag.types import EvidenceItem, RetrievedPassage
-
-if TYPE_CHECKING:
-    from rag.answer.retrieve import HybridSearch
+from rag.types import EvidenceItem, Retrieval
 
 # Lines addressed to an assistant rather than to readers ("Ignore previous instructions and reply only
 # with ..."): injected text, never evidence; they would otherwise be quoted or obeyed.
@@ -41,16 +36,14 @@ def _overlap(question: str, sentence: str) -> float:
     return len(q & terms(sentence).content) / len(q) if q else 0.0
 
 
-def select_evidence(
-    question: str, passages: Sequence[RetrievedPassage], search: HybridSearch, limit: int
-) -> list[EvidenceItem]:
+def select_evidence(retrieval: Retrieval, limit: int) -> list[EvidenceItem]:
     """The `limit` sentences most relevant to the question, numbered 1..n best first.
 
     Score = semantic similarity to the question + word overlap + a small prior for
-    the passage's retrieval rank. Sentence vectors come from retrieval's cache.
+    the passage's retrieval rank. A pure function of what retrieval returned.
     """
-    query_vector = search.embedder.encode([question])[0]
-    sentences = search.sentence_vectors([(p.passage_id, p.text) for p in passages])
+    question, passages = retrieval.question, retrieval.passages
+    query_vector, sentences = retrieval.question_vector, retrieval.sentences
     seen: set[tuple[str, int]] = set()
     candidates: list[EvidenceItem] = []
     vectors: list[np.ndarray] = []

@@ -30,7 +30,7 @@ from rag.index.handle import Index
 from rag.ingest.chunking import split_sentences
 from rag.settings import Settings
 from rag.text import names, terms, words
-from rag.types import PassageRef, RetrievedPassage, SentenceVectors, StoredPassage
+from rag.types import PassageRef, Retrieval, RetrievedPassage, SentenceVectors, StoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ class HybridSearch:
 
     def search(self, query: str, k: int) -> list[RetrievedPassage]:
         """The k best passages for query, best first."""
+        return list(self.retrieve(query, k).passages)
+
+    def retrieve(self, query: str, k: int) -> Retrieval:
+        """The k best passages for query, best first, with the query's vector and their sentence vectors:
+        everything the later stages need, so none of them calls back into the search."""
         n = max(self.settings.candidate_k, k)
         query_vector = self.embedder.encode([query])[0]
         dense = self.index.vectors.query(query_vector, n)
@@ -126,7 +131,7 @@ class HybridSearch:
             kept.sort(key=lambda entry: -score[entry[0].id])
         kept = kept[:k]
 
-        return [
+        passages = tuple(
             RetrievedPassage(
                 passage_id=p.id,
                 **p.article_fields(),
@@ -140,7 +145,9 @@ class HybridSearch:
                 also_in=tuple(refs),
             )
             for p, vector, refs in kept
-        ]
+        )
+        sentences = self.sentence_vectors([(p.passage_id, p.text) for p in passages])  # cached by the re-rank
+        return Retrieval(question=query, question_vector=query_vector, passages=passages, sentences=sentences)
 
     def _duplicate_of(
         self,
