@@ -1,6 +1,6 @@
 """The Gradio chat app: `python app.py` (configure with RAG_* environment variables)."""
 
-from rag.web.app import main
+from rag.web.serve import main
 
 if __name__ == "__main__":
     main()

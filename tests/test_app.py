@@ -26,7 +26,9 @@ from rag.index.build import build_index
 from rag.index.catalog import Catalog
 from rag.settings import Settings
 from rag.web import render
-from rag.web.app import RagApp, corpus_file, launch_kwargs, parse_auth, safe_name, store_upload
+from rag.web.serve import launch_kwargs, parse_auth
+from rag.web.state import RagApp
+from rag.web.uploads import corpus_file, safe_name, store_upload
 from tests.conftest import REPO, SEEDS, free_port, wait_for_http
 
 pytestmark = pytest.mark.integration

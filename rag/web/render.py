@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from rag.text import MARKER, marker_numbers
 from rag.types import Answer, Article, Citation, RetrievedPassage
+from rag.web.uploads import UploadOutcome
 
 # HTML's special characters, and those with a meaning in Markdown, GFM autolinks,
 # LaTeX delimiters or JS templates, as character references (shown as themselves).
@@ -372,15 +373,6 @@ def articles_table_html(rows: Sequence[Mapping[str, object]]) -> str:
         '<table class="rag-table"><thead><tr><th>Title</th><th>File</th><th>Publisher</th><th>Date</th>'
         f'<th class="rag-num">Passages</th></tr></thead><tbody>{body}</tbody></table>'
     )
-
-
-@dataclass(frozen=True)
-class UploadOutcome:
-    """One uploaded file: saved (under which name) or rejected (why)."""
-
-    name: str
-    saved_as: str | None = None
-    message: str = ""
 
 
 def index_report_html(

@@ -1,0 +1,293 @@
+"""The app's server-side state and handlers, shared by every browser session.
+
+:class:`RagApp` holds one chain per (backend, top-k) over the one shared search,
+the index lock that serialises uploads and removals, and the handlers the layout
+wires to its buttons: answer (streaming), upload, remove, status, examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
+
+from rag.answer.chain import RagChain, build_chain
+from rag.errors import QuestionError, RagError
+from rag.index.catalog import Catalog
+from rag.index.handle import Index
+from rag.settings import Backend, Settings
+from rag.text import replace_surrogates
+from rag.types import Answer, Article, EvidenceEvent, TokenEvent
+from rag.web import render
+from rag.web.uploads import corpus_file, store_upload
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_QUESTIONS = (
+    "Why won't Starmer leave the ECHR?",
+    "Who wrote the op-ed with Starmer?",
+    "What did Amnesty International UK say?",
+)
+BACKENDS: tuple[str, ...] = get_args(Backend)
+MAX_EXAMPLES = 5
+HISTORY_TURNS = 6  # previous turns passed to the chain
+STREAM_UPDATE_S = 0.08  # at most ~12 chat updates a second while tokens stream
+
+
+class RagApp:
+    """Server-wide state shared by all sessions: chains per settings, the index lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._chains: dict[tuple[str, int], RagChain] = {}
+        self._chains_lock = threading.Lock()
+        self.index_lock = threading.Lock()
+        self._hold_store()
+
+    def _hold_store(self) -> None:
+        """Open the embedded Chroma store once, before any concurrency, and keep it open.
+
+        Chroma shares one refcounted "system" per path; two threads opening the same
+        path for the first time at once can make one of them fail (KeyError on the
+        path), e.g. the first question racing an upload's re-index. Holding a client
+        for the app's lifetime means later opens only ever find a started system.
+        """
+        if self.settings.chroma_url or not Index.exists(self.settings):
+            return
+        try:
+            Index.open(self.settings).vectors  # noqa: B018  (opened now, held by the shared Index)
+        except RagError as exc:  # reported again, properly, by the first question
+            log.warning("cannot open the vector store: %s", exc)
+
+    # --- chains ----------------------------------------------------------------
+    def chain(self, backend: str | None = None, top_k: int | None = None) -> RagChain:
+        backend = backend or self.settings.backend
+        if backend not in BACKENDS:
+            raise QuestionError(f"Unknown backend {backend!r}: use one of {', '.join(BACKENDS)}.")
+        k = int(top_k) if top_k else self.settings.top_k
+        if not 1 <= k <= 50:
+            raise QuestionError(f"top_k must be between 1 and 50, not {k}.")
+        key = (backend, k)
+        with self._chains_lock:
+            chain = self._chains.get(key)
+            if chain is None:
+                settings = self.settings.model_copy(update={"backend": backend, "top_k": k})
+                # Chains are cheap: the llama.cpp engine is loaded once per process and shared.
+                chain = build_chain(settings)
+                self._chains[key] = chain
+            return chain
+
+    def warm_up(self) -> None:
+        """Load the embedder and index (and the local model) so the first question is quick."""
+        try:
+            self.chain().warm_up()
+        except Exception as exc:  # the first question will report it properly
+            log.warning("warm-up failed: %s", exc)
+
+    # --- catalog -----------------------------------------------------------------
+    def catalog(self) -> Catalog:
+        return Index.open(self.settings).catalog
+
+    def articles_for(self, ids: set[str]) -> dict[str, Article | None]:
+        try:
+            catalog = self.catalog()
+            return {aid: catalog.get_article(aid) for aid in ids}
+        except RagError:
+            return {}
+
+    def status_html(self) -> str:
+        try:
+            return render.status_html(Index.open(self.settings).status())
+        except RagError as exc:
+            return render.status_html(None, str(exc))
+        except Exception as exc:
+            log.exception("status failed")
+            return render.status_html(None, f"unavailable ({type(exc).__name__})")
+
+    def article_rows(self) -> list[dict[str, object]]:
+        try:
+            return self.catalog().list_articles()
+        except RagError:
+            return []
+
+    def examples(self) -> list[str]:
+        """Seed questions when the seeds are indexed; 'What is <title> about?' for other articles."""
+        try:
+            catalog = self.catalog()
+            manifest = catalog.manifest()
+            rows = catalog.list_articles()
+        except RagError:
+            return []
+        hashes = {h for _, h in manifest.values()}
+        seeds = sorted((REPO / "seeds").glob("*.txt"))
+        seed_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in seeds}
+        questions: list[str] = []
+        if seed_hashes and seed_hashes <= hashes:
+            questions += SEED_QUESTIONS
+        others = [r for r in rows if manifest.get(str(r["source"]), ("", ""))[1] not in seed_hashes]
+        others.sort(key=lambda r: float(str(r.get("indexed_at") or 0)), reverse=True)
+        for row in others:
+            if len(questions) >= MAX_EXAMPLES:
+                break
+            title = " ".join(str(row["title"]).split()).rstrip("…. ")
+            if title:
+                questions.append(f"What is “{title}” about?")
+        return questions
+
+    # --- indexing ---------------------------------------------------------------------
+    def reindex(self) -> tuple[Any, str | None]:
+        """Run build_index under the app's lock; returns (IndexReport | None, error)."""
+        from rag.index.build import build_index
+
+        with self.index_lock:
+            try:
+                return build_index(self.settings), None
+            except RagError as exc:
+                return None, str(exc)
+            except Exception as exc:
+                log.exception("indexing failed")
+                return None, f"Indexing failed ({type(exc).__name__}: {exc})."
+
+    def upload(self, files: Sequence[str | Path] | None) -> tuple[str, list[render.UploadOutcome], Any]:
+        """Save uploaded files into the corpus, re-index; returns (report html, outcomes, report)."""
+        outcomes: list[render.UploadOutcome] = []
+        try:
+            known = {digest: source for source, (_, digest) in self.catalog().manifest().items()}
+        except RagError:
+            known = {}
+        for file in files or []:
+            path = Path(getattr(file, "name", file))
+            name = getattr(file, "orig_name", None) or path.name
+            try:
+                size = path.stat().st_size
+                if size > self.settings.max_upload_bytes:
+                    outcomes.append(render.UploadOutcome(
+                        name, None, f"too large: {size:,} bytes > limit {self.settings.max_upload_bytes:,} bytes"))
+                    continue
+                data = path.read_bytes()
+            except OSError as exc:
+                outcomes.append(render.UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in known:
+                message = f"the same text is already indexed as {known[digest]}"
+                outcomes.append(render.UploadOutcome(name, None, message))
+                continue
+            outcome = store_upload(Path(self.settings.corpus_dir), name, data, self.settings.max_upload_bytes)
+            if outcome.saved_as is not None:
+                known[digest] = outcome.saved_as
+            outcomes.append(outcome)
+        if not any(o.saved_as for o in outcomes):
+            return render.index_report_html(outcomes, error=None if outcomes else "No files received."), outcomes, None
+        report, error = self.reindex()
+        return self._report_html(outcomes, report, error), outcomes, report
+
+    def remove(self, article_id: str | None) -> str:
+        if not article_id:
+            return render.index_report_html(error="Choose an article to remove.")
+        try:
+            article = self.catalog().get_article(article_id)
+        except RagError as exc:
+            return render.index_report_html(error=str(exc))
+        if article is None:
+            return render.index_report_html(error="That article is no longer in the index.")
+        try:
+            corpus_file(Path(self.settings.corpus_dir), article.source).unlink(missing_ok=True)
+        except RagError as exc:
+            return render.index_report_html(error=str(exc))
+        except OSError as exc:
+            return render.index_report_html(error=f"Cannot delete {article.source}: {exc.strerror or exc}")
+        report, error = self.reindex()
+        return self._report_html([], report, error)
+
+    @staticmethod
+    def _report_html(outcomes: list[render.UploadOutcome], report: Any, error: str | None) -> str:
+        if report is None:
+            return render.index_report_html(outcomes, error=error)
+        return render.index_report_html(
+            outcomes, report.added, report.updated, report.removed,
+            [(p.source, p.reason) for p in report.problems], report.summary(), error,
+        )
+
+    # --- answering ----------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), backend: str | None = None,
+            top_k: int | None = None) -> Answer:
+        return self.chain(backend, top_k).invoke({"question": question, "chat_history": list(history)})
+
+    def respond(
+        self, message: str, chat: list[dict[str, Any]] | None, views: list[render.TurnView] | None,
+        backend: str | None = None, top_k: float | None = None,
+    ) -> Iterator[tuple[Any, Any, Any, Any]]:
+        """The chat handler: yields (chat messages, sources panel, turn views, textbox) as the answer streams."""
+        # Lone surrogates (invalid unicode a browser can send) would break the JSON of every update of the chat.
+        question = replace_surrogates(message or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        views = list(views or [])
+        history = _history_from_views(views)
+        turn = len(views)
+        chat = list(chat or []) + [
+            {"role": "user", "content": render.user_html(question)},
+            {"role": "assistant", "content": render.pending_html()},
+        ]
+        view = render.TurnView(turn, question)
+        yield chat, self.panel(views + [view]), views, ""
+        raw = ""
+        last = 0.0
+        answer: Answer | None = None
+        try:
+            for event in self.chain(backend, int(top_k or 0)).stream({"question": question, "chat_history": history}):
+                if isinstance(event, EvidenceEvent):
+                    view = render.TurnView(turn, question, event.passages)
+                    summary = render.evidence_summary(event.passages)
+                    chat[-1] = {"role": "assistant", "content": render.pending_html(status=summary)}
+                    yield chat, self.panel(views + [view]), gr.skip(), gr.skip()
+                elif isinstance(event, TokenEvent):
+                    raw += event.text
+                    if time.monotonic() - last >= STREAM_UPDATE_S:
+                        last = time.monotonic()
+                        chat[-1] = {"role": "assistant",
+                                    "content": render.pending_html(raw, "Writing… citations are checked at the end")}
+                        yield chat, gr.skip(), gr.skip(), gr.skip()
+                elif isinstance(event, Answer):
+                    answer = event
+            if answer is None:
+                raise RuntimeError("the chain ended without an answer")
+        except Exception as exc:
+            if not isinstance(exc, RagError):
+                log.error("answering failed:\n%s", traceback.format_exc())
+            text = friendly_error(exc)
+            chat[-1] = {"role": "assistant", "content": render.error_html(text)}
+            views.append(render.TurnView(turn, question, view.passages, error=text))
+            yield chat, self.panel(views), views, gr.skip()
+            return
+        if answer.notice:
+            gr.Warning(answer.notice)
+        chat[-1] = {"role": "assistant", "content": render.answer_html(answer, turn)}
+        views.append(render.TurnView(turn, question, answer.passages, answer))
+        yield chat, self.panel(views), views, gr.skip()
+
+    def panel(self, views: list[render.TurnView]) -> str:
+        ids: set[str] = set()
+        for view in views[-5:]:
+            ids |= render.article_ids_for(view)
+        return render.sources_html(views, self.articles_for(ids))
+
+
+def friendly_error(exc: BaseException) -> str:
+    if isinstance(exc, RagError):
+        return str(exc)
+    return f"Sorry, something went wrong while answering ({type(exc).__name__}). Please try again."
+
+
+def _history_from_views(views: Sequence[render.TurnView]) -> list[tuple[str, str]]:
+    return [(v.question, v.answer.answer) for v in views if v.answer is not None][-HISTORY_TURNS:]
