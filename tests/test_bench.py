@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from evals.bench_stats import percentile, ratio, summarize
-from evals.dataset import EvalQuestion
+from evals.bench.stats import percentile, ratio, summarize
+from evals.quality.dataset import EvalQuestion
 
 # --- pure helpers -----------------------------------------------------------------------
 
@@ -30,7 +30,7 @@ def test_summary_statistics() -> None:
 
 
 def test_size_names() -> None:
-    from evals.bench_corpus import parse_size
+    from evals.bench.corpus import parse_size
 
     assert parse_size("seeds").bbc_limit == 0
     assert parse_size("bbc").bbc_limit is None and not parse_size("bbc").synthetic
@@ -43,7 +43,7 @@ def test_size_names() -> None:
 
 
 def test_synthetic_clone_keeps_offsets_and_perturbs_vectors() -> None:
-    from evals.bench_synthetic import clone_article, perturb_vectors
+    from evals.bench.synthetic import clone_article, perturb_vectors
     from rag.types import Article, Passage
 
     text = "Ministers met on Monday. They agreed a plan! Critics objected.\nA second paragraph follows. It ends."
@@ -90,7 +90,7 @@ def _question(qid: str, answerable: bool, facts: list[str]) -> EvalQuestion:
 
 
 def test_quality_score_counts_facts_and_refusals() -> None:
-    from evals.bench_quality import baseline_refused, score
+    from evals.bench.quality import baseline_refused, score
 
     class Run:
         def __init__(self, qid: str, answer: str, refused: bool | None) -> None:
@@ -143,7 +143,7 @@ def _fake_results() -> dict[str, Any]:
 
 
 def test_goals_and_markdown_from_results_alone() -> None:
-    from evals.bench_report import evaluate_goals, render_markdown
+    from evals.bench.report import evaluate_goals, render_markdown
 
     results = _fake_results()
     goals = {g["goal"]: g for g in evaluate_goals(results)}
@@ -176,7 +176,7 @@ def test_bench_command_is_registered() -> None:
 @pytest.mark.integration
 def test_bench_on_seeds_writes_sane_results(tmp_path: Path) -> None:
     """Ingest (in its subprocess), retrieval and extractive answers on the seeds; no LLM, no baseline."""
-    from evals.bench import BenchConfig, run_bench, write_results
+    from evals.bench.run import BenchConfig, run_bench, write_results
 
     config = BenchConfig(
         sizes=["seeds"], backends=["extractive"], questions=2, retrieval_questions=4, baseline=False,
@@ -211,7 +211,7 @@ def test_baseline_chain_streams_with_timings(tmp_path: Path) -> None:
     """The tutorial pipeline over the seeds, with a canned chat model in place of the LLM."""
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from evals.baseline import TOP_K, ingest_baseline, open_baseline, stream_timed
+    from evals.bench.baseline import TOP_K, ingest_baseline, open_baseline, stream_timed
     from rag.embeddings import get_embedder
     from rag.settings import Settings
     from tests.conftest import SEEDS
@@ -233,8 +233,8 @@ def test_baseline_chain_streams_with_timings(tmp_path: Path) -> None:
 @pytest.mark.integration
 @pytest.mark.llm
 def test_verification_cost_runs_both_verifiers_on_the_same_questions(seed_settings) -> None:  # type: ignore[no-untyped-def]
-    from evals.bench_latency import verification_cost
-    from evals.dataset import load_questions
+    from evals.bench.latency import verification_cost
+    from evals.quality.dataset import load_questions
     from rag.llm.factory import build_chat_model
 
     seeds = Path(__file__).parents[1] / "evals/datasets/seeds.jsonl"

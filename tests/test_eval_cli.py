@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from evals.dataset import CLAIMS_PATH, QUESTIONS_PATH, load_claims
+from evals.quality.dataset import CLAIMS_PATH, QUESTIONS_PATH, load_claims
 from rag.cli import app
 from rag.errors import RagError
 from rag.settings import Settings

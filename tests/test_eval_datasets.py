@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.dataset import (
+from evals.quality.dataset import (
     SUBTLE_UNSUPPORTED_KINDS,
     SUPPORTED_KINDS,
     UNSUPPORTED_KINDS,
@@ -318,7 +318,7 @@ def test_unanswerable_question_cannot_name_sources(tmp_path) -> None:
 
 
 def test_extra_columns_are_ignored_and_listed_once(tmp_path) -> None:
-    from evals.dataset import load_questions_with_notes
+    from evals.quality.dataset import load_questions_with_notes
 
     path = _write(tmp_path, [_bad(GOOD_QUESTION, notes="x", retrieved_contexts=["c"]),
                              _bad(GOOD_QUESTION, id="q2", notes="y", difficulty=3)])
@@ -381,8 +381,8 @@ def test_user_rows_keep_strict_types(tmp_path, row: dict, field: str) -> None:
 
 
 def test_a_user_dataset_loads_and_scores_end_to_end(tmp_path) -> None:
-    from evals import metrics
-    from evals.runner import Answered, question_record
+    from evals.quality import metrics
+    from evals.quality.runner import Answered, question_record
     from rag.ingest.scan import article_id_for
     from rag.types import Answer, RetrievedPassage
 
@@ -395,7 +395,7 @@ def test_a_user_dataset_loads_and_scores_end_to_end(tmp_path) -> None:
     ]
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    from evals.dataset import load_questions_with_notes
+    from evals.quality.dataset import load_questions_with_notes
 
     questions, ignored = load_questions_with_notes(path)
     assert [q.id for q in questions] == ["u1", "line-2", "u3"] and ignored == ["annotator"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.dataset import CLAIMS_PATH, load_claims
-from evals.judges import (
+from evals.quality.dataset import CLAIMS_PATH, load_claims
+from evals.quality.judges import (
     JUDGE_QUESTION,
     DeterministicJudge,
     JudgeItem,
@@ -148,7 +148,7 @@ def test_llm_judge_on_ten_claims() -> None:
 def test_verifier_judge_is_the_model_verdict_vetoed_by_missing_numbers() -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from evals.judges import JudgeUnavailable, VerifierJudge
+    from evals.quality.judges import JudgeUnavailable, VerifierJudge
 
     judge = VerifierJudge(FakeListChatModel(responses=["Yes"]))
     evidence = "The club had a debt of £103m when Krasner's board took over."
@@ -159,7 +159,7 @@ def test_verifier_judge_is_the_model_verdict_vetoed_by_missing_numbers() -> None
 
 
 def test_judge_disagreements_count_sentences_both_decided() -> None:
-    from evals.runner import disagreements
+    from evals.quality.runner import disagreements
 
     def verdicts(*flags: bool | None) -> dict:
         return {"claims": [{"text": f"s{i}", "supported": f, "score": 0.9 if f else 0.1} for i, f in enumerate(flags)]}

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from evals import metrics
-from evals.dataset import EvalQuestion
-from evals.judges import JudgeItem
-from evals.runner import Answered, aggregate, claim_evidence, judge_answers, question_record
+from evals.quality import metrics
+from evals.quality.dataset import EvalQuestion
+from evals.quality.judges import JudgeItem
+from evals.quality.runner import Answered, aggregate, claim_evidence, judge_answers, question_record
 from rag.text import strip_markers
 from rag.types import Answer, Citation, RetrievedPassage
 
@@ -301,7 +301,7 @@ def test_question_record_scores_retrieval_by_ids_or_reference_contexts() -> None
 
 
 def test_report_rows_show_a_key_fact_group_joined(tmp_path) -> None:
-    from evals.runner import score_correctness
+    from evals.quality.runner import score_correctness
     from tests.conftest import make_settings
 
     q = EvalQuestion(id="q1", question="q", reference_answer="r", key_facts=["a fact", ["one way", "another"]])
@@ -312,7 +312,7 @@ def test_report_rows_show_a_key_fact_group_joined(tmp_path) -> None:
 
 
 def test_reports_list_the_ignored_dataset_columns() -> None:
-    from evals.report import render_html, render_markdown
+    from evals.quality.report import render_html, render_markdown
 
     counts = {"total": 0, "answerable": 0, "unanswerable": 0, "with_history": 0, "errors": 0, "fallbacks": 0}
     report = {"dataset": {"path": "mine.jsonl", "sha256": "ab" * 32, "ignored_columns": ["annotator", "response"]},

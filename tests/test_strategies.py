@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from evals.calibrate import fit
-from evals.dataset import EvalQuestion
-from evals.funnel import aggregate_funnel, funnel_lines, question_funnel
+from evals.quality.calibrate import fit
+from evals.quality.dataset import EvalQuestion
+from evals.quality.funnel import aggregate_funnel, funnel_lines, question_funnel
 from rag.answer.extractive import (
     GATE_CHARS,
     WEIGHTS,

@@ -110,7 +110,7 @@ def signals(question: str, quotes: Sequence[str], relevance: float, phrase: str,
 
 
 # Logistic weights over the signals (logit of P(answer) first), fitted on the dev halves of the seeds
-# and BBC question sets by `python -m evals.calibrate` (see evals/README.md). On the current dev data
+# and BBC question sets by `python -m evals.quality.calibrate` (see evals/README.md). On the current dev data
 # the questions that survive the NONE / not-in-the-quotes rule cannot be separated further (the fit
 # refused none of the 5 unanswerable ones left, and 1 of 46 answerable), so the confidence is P(answer)
 # alone: the rule does the refusing.

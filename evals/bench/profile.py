@@ -100,7 +100,7 @@ def profile_answer(chain: Any, question: str, out_dir: Path) -> dict[str, Any]:
 
 def profile_retrieval(settings: Any, question: str, out_dir: Path, label: str) -> dict[str, Any]:
     """(c) one search for a question not seen before (cold sentence cache), index already open."""
-    from evals.bench_latency import WARM_UP_QUERY
+    from evals.bench.latency import WARM_UP_QUERY
     from rag.answer.retrieve import forget_searches, get_search
 
     forget_searches()

@@ -6,7 +6,7 @@ Sizes by name:
 * ``bbc``     the seeds plus the 928 BBC articles (written from the shared CSV);
 * ``bbcN``    the seeds plus the first N BBC articles (``bbc100`` for --quick);
 * ``xN``      synthetic: the ``bbc`` index with its BBC passages cloned to N times
-  the corpus (see :mod:`evals.bench_synthetic`; latency only, never ingest).
+  the corpus (see :mod:`evals.bench.synthetic`; latency only, never ingest).
 
 Indexes take minutes to build, so each is cached under the cache folder keyed by
 size, index fingerprint and a hash of the source data; a ``bench-ready.json``
@@ -179,7 +179,7 @@ def prepare_size(name: str, cache: Path = DEFAULT_CACHE, *, progress: bool = Fal
     shutil.rmtree(index_dir, ignore_errors=True)
     started = time.perf_counter()
     if spec.synthetic:
-        from evals.bench_synthetic import build_synthetic
+        from evals.bench.synthetic import build_synthetic
 
         source = prepare_size("bbc", cache, progress=progress)
         result = build_synthetic(source.settings, settings, spec.multiple)

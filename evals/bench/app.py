@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.bench_stats import sample_rss, summarize, tree_rss
+from evals.bench.stats import sample_rss, summarize, tree_rss
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 QUESTIONS_PATH = DATASETS_DIR / "seeds.jsonl"
 CLAIMS_PATH = DATASETS_DIR / "claims.jsonl"
 
@@ -97,7 +97,7 @@ class EvalQuestion(_Row):
     sources: list[StrictStr] = Field(
         default=[],
         description="The articles that hold the answer, each as a file-name prefix ('000'), file name, stem, "
-        "corpus-relative path or article id (see evals.metrics.source_matches).",
+        "corpus-relative path or article id (see evals.quality.metrics.source_matches).",
     )
     key_facts: list[KeyFact] = Field(
         default=[],

@@ -2,7 +2,7 @@
 
 The benchmark needs a like-for-like check that the faster pipeline does not
 answer worse. When the eval suite is importable it uses its own scorer,
-``evals.runner.score_correctness`` (key-fact recall with the suite's 80 % rule,
+``evals.quality.runner.score_correctness`` (key-fact recall with the suite's 80 % rule,
 MiniLM similarity to the reference answer, and their mean, "correctness"), on
 answers wrapped as :class:`rag.types.Answer`. Otherwise it falls back to a
 simple documented rule:
@@ -24,7 +24,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from evals.dataset import EvalQuestion
+from evals.quality.dataset import EvalQuestion
 from rag.settings import Settings
 from rag.text import terms
 
@@ -72,7 +72,7 @@ def _refusals(questions: dict[str, EvalQuestion], runs: Sequence[Any]) -> dict[s
 
 
 def _with_eval_suite(questions: dict[str, EvalQuestion], runs: Sequence[Any], settings: Settings) -> dict[str, Any]:
-    from evals.runner import Answered, score_correctness
+    from evals.quality.runner import Answered, score_correctness
     from rag.types import Answer
 
     answered = [
@@ -88,7 +88,7 @@ def _with_eval_suite(questions: dict[str, EvalQuestion], runs: Sequence[Any], se
         return statistics.fmean(values) if values else None
 
     return {
-        "method": "evals.runner.score_correctness (the eval suite's key-fact recall, similarity, correctness)",
+        "method": "evals.quality.runner.score_correctness (the eval suite's key-fact recall, similarity, correctness)",
         "key_fact_recall": mean("key_fact_recall"),
         "semantic_similarity": mean("semantic_similarity"),
         "correctness": mean("correctness"),
@@ -104,7 +104,7 @@ def _fallback(questions: dict[str, EvalQuestion], runs: Sequence[Any]) -> dict[s
         conveyed = 0 if _refused(run) else sum(fact_conveyed(f, run.answer) for f in q.key_facts)
         recalls.append(conveyed / len(q.key_facts))
     return {
-        "method": "evals/bench_quality.py fallback (key fact conveyed when >= 80 % of its stemmed words are in the answer)",
+        "method": "evals/bench/quality.py fallback (key fact conveyed when >= 80 % of its stemmed words are in the answer)",
         "key_fact_recall": statistics.fmean(recalls) if recalls else None,
         "semantic_similarity": None,
         "correctness": None,

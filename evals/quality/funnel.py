@@ -1,7 +1,7 @@
 """Where answers lose their facts: a stage-by-stage funnel.
 
 For every answerable question, each key fact is looked for (by the key-fact rule of
-:func:`evals.metrics.fact_conveyed`) in what each stage handed on:
+:func:`evals.quality.metrics.fact_conveyed`) in what each stage handed on:
 
 1. **retrieved** — the retrieved passages;
 2. **evidence** — the evidence sentences the answer was made from;
@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from evals import metrics
+from evals.quality import metrics
 from rag.text import strip_markers
 
 if TYPE_CHECKING:
-    from evals.dataset import EvalQuestion
+    from evals.quality.dataset import EvalQuestion
     from rag.types import Answer
 
 STAGES = ("retrieved", "evidence", "draft", "answer")

@@ -1,6 +1,6 @@
 """The benchmark's goals and its markdown report, from the results dict alone.
 
-Pure functions of the JSON written by :mod:`evals.bench`, so a results file can
+Pure functions of the JSON written by :mod:`evals.bench.run`, so a results file can
 be re-rendered (and tested) without measuring anything again.
 """
 

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evals.bench_stats import load_average
+from evals.bench.stats import load_average
 
 log = logging.getLogger(__name__)
 

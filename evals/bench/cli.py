@@ -44,7 +44,7 @@ def bench(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
 ) -> None:
     """Benchmark ingest, retrieval and answer latency (with a LangChain baseline); write and print the report."""
-    from evals.bench import BenchConfig, run_bench, write_results
+    from evals.bench.run import BenchConfig, run_bench, write_results
 
     if verbose:
         logging.getLogger("evals").setLevel(logging.INFO)

@@ -5,7 +5,7 @@ index if there is none, asks every question (with its history) in dataset
 order, then scores in fixed phases — correctness, then each judge — so that
 two runs with the same settings make the same model calls in the same order
 and produce the same numbers (latencies aside). The result is the dict written
-to ``report.json``; its definitions live in :mod:`evals.metrics`.
+to ``report.json``; its definitions live in :mod:`evals.quality.metrics`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals import metrics
-from evals.funnel import aggregate_funnel, question_funnel
-from evals.judges import Judge, JudgeItem, JudgeUnavailable, LlmJudge, build_judges, cached_measurement, file_sha256
+from evals.quality import metrics
+from evals.quality.funnel import aggregate_funnel, question_funnel
+from evals.quality.judges import (
+    Judge,
+    JudgeItem,
+    JudgeUnavailable,
+    LlmJudge,
+    build_judges,
+    cached_measurement,
+    file_sha256,
+)
 from rag.errors import RagError
 from rag.settings import Settings
 from rag.text import strip_markers
@@ -30,7 +38,7 @@ from rag.text import strip_markers
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from evals.dataset import EvalQuestion
+    from evals.quality.dataset import EvalQuestion
     from rag.answer.chain import RagChain
     from rag.types import Answer, RetrievedPassage
 
@@ -86,7 +94,7 @@ def load_dataset_with_notes(
     path: Path, limit: int | None = None, split: str | None = None
 ) -> tuple[list[EvalQuestion], list[str]]:
     """As :func:`load_dataset`, plus the names of the file's columns that were ignored (for the report)."""
-    from evals.dataset import load_questions_with_notes
+    from evals.quality.dataset import load_questions_with_notes
 
     try:
         questions, ignored = load_questions_with_notes(Path(path))

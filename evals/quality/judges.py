@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from evals.metrics import Confusion, best_threshold
+from evals.quality.metrics import Confusion, best_threshold
 from rag.answer.prompts import ENTAIL_QUESTION, ENTAIL_SYSTEM, entailment_messages
 from rag.answer.support import LEXICAL_WEIGHT, LexicalSupport
 from rag.errors import NoLogProbabilitiesError, RagError
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
 
-    from evals.dataset import LabelledClaim
+    from evals.quality.dataset import LabelledClaim
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,14 @@ class Judge(Protocol):
         ...
 
 
+def _scorer_source() -> str:
+    """The code of the deterministic score (support and the text helpers it reads): a change re-scores cached items."""
+    import rag.answer.support
+    import rag.text
+
+    return "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (rag.answer.support, rag.text))
+
+
 def _sha(*parts: str) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -117,9 +125,7 @@ class DeterministicJudge:
         self.model = f"rag.answer.support.combine + {model}"
 
     def fingerprint(self) -> str:
-        import rag.answer.support
-
-        return _sha(Path(rag.answer.support.__file__).read_text(encoding="utf-8"), self.model)
+        return _sha(_scorer_source(), self.model)
 
     def components(self, items: Sequence[JudgeItem]) -> list[list[tuple[LexicalSupport, float]]]:
         """Per item, (lexical, cosine) for each unit of evidence: the whole, then each sentence."""
@@ -228,9 +234,7 @@ class VerifierJudge:
         self.model = f"{self._llm.model} + verifier prompt + number veto"
 
     def fingerprint(self) -> str:
-        import rag.answer.support
-
-        return _sha(self._llm.fingerprint(), Path(rag.answer.support.__file__).read_text(encoding="utf-8"))
+        return _sha(self._llm.fingerprint(), _scorer_source())
 
     def score(self, item: JudgeItem) -> float | None:
         from rag.answer.support import lexical_support, vetoed
@@ -411,7 +415,7 @@ def cached_measurement(
 ) -> dict[str, Any]:
     """The judge's measurement on ``claims_path`` (only its ``split`` half when given), from ``cache_path`` when
     still valid, else measured and stored."""
-    from evals.dataset import load_claims
+    from evals.quality.dataset import load_claims
 
     claims_sha = file_sha256(claims_path)
     data: dict[str, Any] = {"judges": {}}

@@ -14,7 +14,7 @@ import typer
 
 log = logging.getLogger(__name__)
 
-CLAIMS = Path(__file__).resolve().parent / "datasets" / "claims.jsonl"
+CLAIMS = Path(__file__).resolve().parents[1] / "datasets" / "claims.jsonl"
 JudgeChoice = Literal["auto", "none", "deterministic", "llm", "verifier", "both", "all"]
 BackendChoice = Literal["local", "openai", "extractive"]
 
@@ -85,8 +85,8 @@ def run(
         typer.echo(ctx.get_help())
         raise typer.BadParameter("--dataset and --out are required", param_hint="rag eval")
 
-    from evals.report import check_thresholds, render_markdown, write_ragas, write_reports
-    from evals.runner import EvalConfig, run_eval
+    from evals.quality.report import check_thresholds, render_markdown, write_ragas, write_reports
+    from evals.quality.runner import EvalConfig, run_eval
     from rag.settings import get_settings
 
     settings = get_settings(corpus_dir=corpus, index_dir=index, backend=backend, top_k=k, answer_strategy=strategy)
@@ -125,7 +125,7 @@ def compare(
     b: Annotated[Path, typer.Argument(help="New report.json (or its folder).")],
 ) -> None:
     """Print each metric A -> B with its delta, and the questions whose outcome flipped."""
-    from evals.report import compare_reports, load_report
+    from evals.quality.report import compare_reports, load_report
 
     for line in compare_reports(load_report(a), load_report(b)):
         typer.echo(line)
@@ -143,8 +143,8 @@ def judges(
     progress: ProgressOpt = True,
 ) -> None:
     """Measure the faithfulness judges on labelled claims: balanced accuracy, precision/recall, accuracy per kind."""
-    from evals.report import judges_markdown
-    from evals.runner import measure_judges
+    from evals.quality.report import judges_markdown
+    from evals.quality.runner import measure_judges
     from rag.settings import get_settings
 
     settings = get_settings(backend=backend)

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.bench_latency import WARM_UP_QUERY
-from evals.bench_stats import ratio, summarize
-from evals.dataset import EvalQuestion
+from evals.bench.latency import WARM_UP_QUERY
+from evals.bench.stats import ratio, summarize
+from evals.quality.dataset import EvalQuestion
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

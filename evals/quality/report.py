@@ -1,7 +1,7 @@
 """Render an evaluation (the ``report.json`` dict) as Markdown and self-contained HTML; compare two runs.
 
 Also: the threshold check behind ``--min-*`` and the RAGAS export. Nothing here
-runs a model: every function reads the dict that :func:`evals.runner.run_eval`
+runs a model: every function reads the dict that :func:`evals.quality.runner.run_eval`
 returns (or a ``report.json`` loaded from disk).
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.funnel import compare_funnels, funnel_lines
+from evals.quality.funnel import compare_funnels, funnel_lines
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from evals.runner import Answered
+    from evals.quality.runner import Answered
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import LLMResult
 
-from evals.bench_stats import summarize
-from evals.dataset import EvalQuestion
+from evals.bench.stats import summarize
+from evals.quality.dataset import EvalQuestion
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def run_ours(chain: Any, q: EvalQuestion, recorder: UsageRecorder | None) -> Ans
 
 
 def run_baseline(chain: Any, q: EvalQuestion) -> AnswerRun:
-    from evals.baseline import stream_timed
+    from evals.bench.baseline import stream_timed
 
     run = stream_timed(chain, q.question)  # the tutorial pipeline has no chat history
     return AnswerRun(
@@ -243,7 +243,7 @@ def answer_latency(
     get_search(chain_settings).search(WARM_UP_QUERY, chain_settings.top_k)
     warm = warm_model(model) if model is not None else None
     if baseline_chain is not None:
-        from evals.baseline import stream_timed
+        from evals.bench.baseline import stream_timed
 
         stream_timed(baseline_chain, WARM_UP_QUERY)  # opens its Chroma collection
 

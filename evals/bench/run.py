@@ -21,21 +21,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.bench_corpus import DEFAULT_CACHE, PreparedSize, bench_settings, data_key, parse_size, prepare_size
-from evals.bench_machine import machine_info
-from evals.bench_report import evaluate_goals, render_markdown
-from evals.bench_stats import load_average, ratio, summarize
-from evals.dataset import QUESTIONS_PATH, EvalQuestion, load_questions
+from evals.bench.corpus import DEFAULT_CACHE, PreparedSize, bench_settings, data_key, parse_size, prepare_size
+from evals.bench.machine import machine_info
+from evals.bench.report import evaluate_goals, render_markdown
+from evals.bench.stats import load_average, ratio, summarize
+from evals.quality.dataset import QUESTIONS_PATH, EvalQuestion, load_questions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 FULL_SIZES = ("seeds", "bbc", "x10", "x25")
 QUICK_SIZES = ("seeds", "bbc100")
 QUALITY_METHOD = (
-    "the eval suite's scorer (evals.runner.score_correctness: key-fact recall with its 80 % word rule, MiniLM "
+    "the eval suite's scorer (evals.quality.runner.score_correctness: key-fact recall with its 80 % word rule, MiniLM "
     "similarity to the reference, correctness = their mean) applied alike to both pipelines; refusals from "
-    "Answer.refused for ours and a \"don't know\" regex for the baseline (evals/bench_quality.py)"
+    "Answer.refused for ours and a \"don't know\" regex for the baseline (evals/bench/quality.py)"
 )
 
 
@@ -107,7 +107,7 @@ def _notes(config: BenchConfig, prepared: dict[str, PreparedSize]) -> list[str]:
 
 
 def _run_ingest(config: BenchConfig, prepared: dict[str, PreparedSize], work: Path) -> dict[str, Any]:
-    from evals.bench_ingest import run_in_subprocess
+    from evals.bench.ingest import run_in_subprocess
 
     results: dict[str, Any] = {}
     for name, size in prepared.items():
@@ -126,7 +126,7 @@ def _run_ingest(config: BenchConfig, prepared: dict[str, PreparedSize], work: Pa
 
 def _baseline_chain(size: PreparedSize, config: BenchConfig, model: Any) -> Any:
     """The baseline's runnable over this size's corpus (its Chroma index cached beside ours)."""
-    from evals.baseline import ingest_baseline, open_baseline
+    from evals.bench.baseline import ingest_baseline, open_baseline
     from rag.embeddings import get_embedder
 
     settings = size.settings
@@ -153,8 +153,8 @@ def _compare(ours: dict[str, Any], base: dict[str, Any], ours_runs: list[Any], b
 
 def _run_answers(config: BenchConfig, prepared: dict[str, PreparedSize], results: dict[str, Any]) -> Any:
     """Answer latency per size and backend, with the baseline alternated at the baseline sizes."""
-    from evals.bench_latency import answer_latency
-    from evals.bench_quality import score
+    from evals.bench.latency import answer_latency
+    from evals.bench.quality import score
 
     questions = _questions(config.questions)
     base_questions = _questions(config.baseline_questions or config.questions)
@@ -207,8 +207,8 @@ def _checkpoint(config: BenchConfig, results: dict[str, Any]) -> None:
 
 def _run_profiles(config: BenchConfig, prepared: dict[str, PreparedSize], model: Any) -> dict[str, Any]:
     """(a) a cold ingest of the largest real corpus, (b) one warm local answer, (c) one search at the largest size."""
-    from evals.bench_latency import warm_model
-    from evals.bench_profile import profile_answer, profile_ingest, profile_retrieval
+    from evals.bench.latency import warm_model
+    from evals.bench.profile import profile_answer, profile_ingest, profile_retrieval
     from rag.answer.chain import build_chain
 
     profiles: dict[str, Any] = {}
@@ -271,7 +271,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             results["ingest"] = _run_ingest(config, prepared, work)
             _checkpoint(config, results)
 
-        from evals.bench_latency import retrieval_latency
+        from evals.bench.latency import retrieval_latency
 
         all_questions = _questions(config.retrieval_questions)
         for name, size in prepared.items():
@@ -283,7 +283,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         if config.baseline:
             results["baseline"]["quality_method"] = QUALITY_METHOD
         if model is not None and config.verification_questions and "seeds" in prepared:
-            from evals.bench_latency import verification_cost
+            from evals.bench.latency import verification_cost
 
             log.info("verification cost: generate with and without the LLM verifier")
             qs = [q for q in _questions(None) if q.answerable][: config.verification_questions]
@@ -291,7 +291,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             _checkpoint(config, results)
 
         if config.scale_out:
-            from evals.bench_scaleout import server_vs_embedded
+            from evals.bench.scaleout import server_vs_embedded
 
             target = prepared.get("bbc") or max(prepared.values(), key=lambda p: p.passages)
             log.info("scale-out: Chroma server vs embedded on %s", target.spec.name)
@@ -302,7 +302,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
                 results["scale_out"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
         if config.app:
-            from evals.bench_app import app_cold_start
+            from evals.bench.app import app_cold_start
 
             real = [p for p in prepared.values() if not p.spec.synthetic]
             target = prepared.get("bbc") or real[-1]

@@ -1,6 +1,6 @@
 """Ingest throughput: our cold build vs the embedder's raw speed vs the baseline's ingest.
 
-Run in a fresh subprocess (``python -m evals.bench_ingest``) so that peak RSS is
+Run in a fresh subprocess (``python -m evals.bench.ingest``) so that peak RSS is
 that of ingesting alone, not of a process that also holds the LLM. In each round
 the three are measured back to back, in alternating order, on the same machine
 state: the embedder alone on exactly our passages (one ``encode`` call with the
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.bench_stats import load_average, ratio, sample_rss, summarize
+from evals.bench.stats import load_average, ratio, sample_rss, summarize
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def measure_ingest(
                                   "passages_embedded": report.passages_embedded})
                 last_settings = settings
             elif baseline:
-                from evals.baseline import ingest_baseline
+                from evals.bench.baseline import ingest_baseline
 
                 with sample_rss() as peak:
                     result = ingest_baseline(corpus, work / f"baseline-{r}", embedder)
@@ -177,14 +177,14 @@ def run_in_subprocess(
     """Run :func:`measure_ingest` in a fresh interpreter and return its JSON result."""
     out = work / "ingest.json"
     work.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "evals.bench_ingest", "--corpus", str(corpus), "--work", str(work),
+    cmd = [sys.executable, "-m", "evals.bench.ingest", "--corpus", str(corpus), "--work", str(work),
            "--rounds", str(rounds), "--json", str(out)]
     if not baseline:
         cmd.append("--no-baseline")
     if not noop_cli:
         cmd.append("--no-cli")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k == "RAG_MODEL_CACHE"}
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"ingest benchmark failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -192,7 +192,7 @@ def run_in_subprocess(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_ingest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evals.bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True, help="scratch folder for the indexes (emptied)")
     parser.add_argument("--rounds", type=int, default=2)

@@ -1,6 +1,6 @@
 """Fit the select strategy's confidence weights on dev-split eval reports.
 
-    python -m evals.calibrate REPORT.json [REPORT.json ...] [--max-false-refusals 0.04]
+    python -m evals.quality.calibrate REPORT.json [REPORT.json ...] [--max-false-refusals 0.04]
 
 Reads the questions that reached the select gate (their ``signals``) in reports of
 ``rag eval --split dev``, fits a logistic regression of "answerable" on the
