@@ -39,7 +39,7 @@ from rag.answer.prompts import (
     verification_messages,
 )
 from rag.answer.question import condense_question, needs_context
-from rag.answer.retrieve import get_search
+from rag.answer.retrieve import Search, get_search
 from rag.errors import QuestionError
 from rag.ingest.cleaning import normalize_text
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
@@ -115,10 +115,13 @@ class RagChain(Runnable[ChainInput, Answer]):
 
     name = "RagChain"
 
-    def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, chat_model: BaseChatModel | None = None, search: Search | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self._chat_model = chat_model
         self._model_lock = threading.Lock()
+        self._search = search  # None: the index's shared search, looked up per question (a rebuild is picked up)
 
     @property
     def InputType(self) -> type[ChainInput]:  # type: ignore[override]
@@ -127,6 +130,10 @@ class RagChain(Runnable[ChainInput, Answer]):
     @property
     def OutputType(self) -> type[Answer]:
         return Answer
+
+    def search(self) -> Search:
+        """Retrieval: the search given at construction, else the index's shared one."""
+        return self._search if self._search is not None else get_search(self.settings)
 
     # --- the model -----------------------------------------------------------
     def chat_model(self) -> BaseChatModel | None:
@@ -142,7 +149,7 @@ class RagChain(Runnable[ChainInput, Answer]):
 
     def warm_up(self) -> None:
         """Open the index, load the model and read its fixed prompt into the cache, so the first question is quick."""
-        get_search(self.settings).search("warm up", 1)
+        self.search().retrieve("warm up", 1)
         model, notice = self._model_or_notice()
         if model is None:
             if notice:
@@ -226,7 +233,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         if history and needs_context(question):
             model, notice = self._model_or_notice()
         standalone = condense_question(history, question, model)
-        search = get_search(s)
+        search = self.search()
         retrieval = search.retrieve(standalone, s.top_k)
         passages = list(retrieval.passages)
         timings["retrieval"] = time.perf_counter() - started
@@ -328,7 +335,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return
         text = "".join(raw)
         before = time.perf_counter()
-        verified = self._verify(model, text, items, search.embedder.encode)
+        verified = self._verify(model, text, items, search.encode)
         timings["verification"] = time.perf_counter() - before  # a duration, not a time since the question
         refused_at = "model" if is_refusal(text) else "verification"
         yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
@@ -409,7 +416,9 @@ class Gate:
 EXTRACT_TOKENS = 24
 
 
-def build_chain(settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> RagChain:
+def build_chain(
+    settings: Settings | None = None, chat_model: BaseChatModel | None = None, search: Search | None = None
+) -> RagChain:
     """The answering chain over the configured index (a LangChain Runnable)."""
-    return RagChain(settings, chat_model)
+    return RagChain(settings, chat_model, search)
 

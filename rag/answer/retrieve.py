@@ -16,7 +16,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -33,6 +33,14 @@ from rag.text import names, terms, words
 from rag.types import PassageRef, Retrieval, RetrievedPassage, SentenceVectors, StoredPassage
 
 log = logging.getLogger(__name__)
+
+
+class Search(Protocol):
+    """What the chain needs from retrieval: :class:`HybridSearch`, or a fake in unit tests."""
+
+    def retrieve(self, query: str, k: int) -> Retrieval: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 class HybridSearch:
@@ -68,6 +76,10 @@ class HybridSearch:
                 while len(self._sentences) > _SENTENCE_CACHE_PASSAGES:
                     self._sentences.popitem(last=False)
         return found
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of texts, with the model the index was built with (claims, at verification)."""
+        return self.embedder.encode(texts)
 
     def search(self, query: str, k: int) -> list[RetrievedPassage]:
         """The k best passages for query, best first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-RAG = Path(__file__).resolve().parents[1] / "rag"
+RAG = Path(__file__).resolve().parents[2] / "rag"
 
 # Stages in pipeline order. A module may import its own package and anything of a
 # lower rank; the shared foundation (records, errors, settings, text helpers) imports no stage.

@@ -17,7 +17,7 @@ import pytest
 
 from rag.settings import Settings
 from tests.conftest import REPO
-from tests.test_app import ZORB, Server, copy_seed_index, start_app, stop_app
+from tests.integration.test_app import ZORB, Server, copy_seed_index, start_app, stop_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

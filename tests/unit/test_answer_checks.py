@@ -1,5 +1,5 @@
 """The select strategy's answer checks: each mismatch between a question and the phrase copied for it (pure logic;
-the speaker check's model is a scripted reply here, and the real model in tests/test_chain.py)."""
+the speaker check's model is a scripted reply here, and the real model in tests/integration/test_chain.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from evals.quality.dataset import (
     load_questions,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS_DIR = ROOT / "seeds"
 QUESTIONS_FILE = ROOT / "evals" / "datasets" / "seeds.jsonl"
 CLAIMS_FILE = ROOT / "evals" / "datasets" / "claims.jsonl"

@@ -1,5 +1,6 @@
 """Assembling packaged GGUF models from their parts, and choosing the model file."""
 
+
 from __future__ import annotations
 
 import hashlib
@@ -175,9 +176,6 @@ def test_concurrent_processes_assemble_once(tmp_path: Path) -> None:
     assert leftovers(dest.parent) == []
 
 
-# --- packaged models -------------------------------------------------------------
-
-
 @pytest.fixture
 def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, bytes]:
     """A packaged model named 'fake' whose three parts are modules on sys.path."""
@@ -245,9 +243,6 @@ def test_every_setting_value_has_a_spec() -> None:
     assert set(get_args(PackagedModel)) == set(PACKAGED_MODELS)
 
 
-# --- resolve_model_path ----------------------------------------------------------
-
-
 def test_resolve_prefers_explicit_gguf(tmp_path: Path) -> None:
     path = tmp_path / "any.gguf"
     path.write_bytes(b"GGUF\x03\x00\x00\x00rest")
@@ -277,25 +272,3 @@ def test_resolve_falls_back_to_packaged(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setattr(model_files, "packaged_model_path", fake)
     assert resolve_model_path(Settings(llm_model="qwen2.5-coder-0.5b")) == tmp_path / "qwen2.5-coder-0.5b"
     assert calls == ["qwen2.5-coder-0.5b"]
-
-
-# --- the real packaged models (assembled once into the user's cache) ----------------
-
-
-def _installed(name: str) -> bool:
-    import importlib.util
-
-    spec = PACKAGED_MODELS[name]
-    return all(importlib.util.find_spec(spec.module(i)) for i in range(1, spec.n_parts + 1))
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("name", sorted(PACKAGED_MODELS))
-def test_real_packaged_model(name: str) -> None:
-    if not _installed(name):
-        pytest.skip(f"{name} is not installed: {PACKAGED_MODELS[name].pip_command()}")
-    spec = PACKAGED_MODELS[name]
-    path = packaged_model_path(name)  # type: ignore[arg-type]
-    assert path.stat().st_size == spec.size
-    assert model_files.is_gguf(path)
-    assert model_files._hash_file(path) == spec.sha256

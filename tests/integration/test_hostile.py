@@ -1,7 +1,7 @@
 """Hostile articles: prompt injections, fake system prompts and citation markers, HTML and script payloads,
 Markdown links. The assistant does not follow them, never renders them live, and cites only real spans.
 
-Real indexer, embedder and Chroma; the extractive backend, the real local LLM (1.5B, like tests/test_chain.py)
+Real indexer, embedder and Chroma; the extractive backend, the real local LLM (1.5B, like tests/integration/test_chain.py)
 and the app in a real Chromium.
 """
 
@@ -24,9 +24,9 @@ from rag.index.catalog import Catalog
 from rag.settings import Settings
 from rag.types import Answer, TokenEvent
 from rag.web import render
-from tests.test_app import Server, start_app, stop_app
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, ask, screenshot
-from tests.test_render import parse
+from tests.integration.test_app import Server, start_app, stop_app
+from tests.integration.test_app_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, ask, screenshot
+from tests.unit.test_render import parse
 
 pytestmark = pytest.mark.integration
 

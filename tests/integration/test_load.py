@@ -28,8 +28,8 @@ from rag.answer.prompts import REFUSAL_TEXT
 from rag.index.catalog import Catalog
 from rag.settings import Settings
 from tests.conftest import REPO
-from tests.test_app import ZORB, Server, copy_seed_index, start_app, stop_app
-from tests.test_reliability import ui_event, upload_files
+from tests.integration.test_app import ZORB, Server, copy_seed_index, start_app, stop_app
+from tests.integration.test_reliability import ui_event, upload_files
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 Each case checks that the message names the file or field and the reason, and that the articles indexed before
 are all still there and searchable ("nothing lost"). The cases the unit tests already cover file by file are in
-tests/test_corpus.py, tests/test_indexer.py and tests/test_cli.py.
+tests/unit/test_corpus.py, tests/integration/test_indexer.py and tests/integration/test_cli.py.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from rag.index.catalog import Catalog
 from rag.settings import Settings
 from rag.types import Answer
 from tests.conftest import SEEDS
-from tests.test_app import Server, copy_seed_index, start_app, stop_app
+from tests.integration.test_app import Server, copy_seed_index, start_app, stop_app
 
 pytestmark = pytest.mark.integration
 

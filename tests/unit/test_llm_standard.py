@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from rag.llm import local
 from rag.llm.local import ChatLlamaCpp
-from rag.llm.model_files import PACKAGED_MODELS, packaged_model_path
+from rag.llm.model_files import PACKAGED_MODELS
 
 # The suites' async tests carry no asyncio marker of their own and may not be
 # overridden, so the mark is applied module-wide; pytest-asyncio then warns about
@@ -46,7 +43,7 @@ def _small_model_installed() -> bool:
     return all(importlib.util.find_spec(spec.module(i)) for i in range(1, spec.n_parts + 1))
 
 
-class _Capabilities:
+class Capabilities:
     """What ChatLlamaCpp does and does not support, shared by both suites."""
 
     @property
@@ -82,7 +79,7 @@ class _Capabilities:
         return {"invoke": ["cache_read_input"], "stream": ["cache_read_input"]}
 
 
-class TestChatLlamaCppUnit(_Capabilities, ChatModelUnitTests):
+class TestChatLlamaCppUnit(Capabilities, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         # Unit tests never call the model, so any path will do.
@@ -93,31 +90,3 @@ class TestChatLlamaCppUnit(_Capabilities, ChatModelUnitTests):
         params = dict(super().standard_chat_model_params)
         params.pop("api_key", None)  # a local model has no API key
         return params
-
-
-@pytest.mark.integration
-@pytest.mark.llm
-class TestChatLlamaCppIntegration(_Capabilities, ChatModelIntegrationTests):
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        name = "qwen2.5-coder-0.5b" if _small_model_installed() else "qwen2.5-coder-1.5b"
-        path: Path = packaged_model_path(name)  # type: ignore[arg-type]
-        return {"model_path": str(path), "max_tokens": 24, "n_threads": 2, "n_ctx": 2048}
-
-    def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
-        model = ChatLlamaCpp(**{**self.chat_model_params, "max_tokens": 4})
-        system = SystemMessage("You are a helpful assistant. " * 40)
-        model.invoke([system, HumanMessage("Say hi.")])  # fills the cache
-        messages = [system, HumanMessage("Say bye.")]
-        if not stream:
-            result = model.invoke(messages)
-        else:
-            full = None
-            for chunk in model.stream(messages):
-                full = chunk if full is None else full + chunk
-            assert full is not None
-            result = AIMessage(
-                content=full.content, usage_metadata=full.usage_metadata, response_metadata=full.response_metadata
-            )
-        assert result.usage_metadata and result.usage_metadata["input_token_details"]["cache_read"] > 100
-        return result

@@ -1,0 +1,79 @@
+"""Fakes for the answer stage, so the chain's logic can be tested in milliseconds without a model.
+
+``FakeEmbedder`` turns words into hashed bag-of-words unit vectors (texts that share
+words are similar, as with MiniLM, only cruder); ``FakeSearch`` retrieves from a few
+in-memory articles with it, returning the same :class:`~rag.types.Retrieval` records
+as :class:`~rag.answer.retrieve.HybridSearch`; ``scripted_model`` is a chat model that
+replies with the given texts in turn. Together with ``build_chain(settings,
+chat_model, search)`` they drive every stage of the chain: refusals, the select
+strategy's gate and checks, generation, streaming and the fallbacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from rag.ingest.chunking import split_sentences
+from rag.types import Retrieval, RetrievedPassage, SentenceVectors
+
+_WORD = re.compile(r"[a-z0-9]+")
+DIMENSION = 512
+
+
+class FakeEmbedder:
+    """Unit vectors from hashed words: deterministic, instant, similar for texts that share words."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                out[row, int(hashlib.blake2b(word.encode(), digest_size=4).hexdigest(), 16) % DIMENSION] += 1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm:
+                out[row] /= norm
+        return out
+
+
+class FakeSearch:
+    """Retrieval over in-memory articles, one passage per paragraph, ranked by :class:`FakeEmbedder` cosine."""
+
+    def __init__(self, articles: Mapping[str, str]) -> None:
+        """``articles``: title -> text (paragraphs separated by blank lines)."""
+        self.embedder = FakeEmbedder()
+        self.passages: list[RetrievedPassage] = []
+        self.sentences: dict[str, SentenceVectors] = {}
+        for number, (title, text) in enumerate(articles.items()):
+            start = 0
+            for ordinal, paragraph in enumerate(text.split("\n\n")):
+                pid = f"a{number}-{ordinal:04d}"
+                passage = RetrievedPassage(
+                    passage_id=pid, article_id=f"a{number}", source=f"{title.lower().replace(' ', '-')}.txt",
+                    title=title, text=paragraph, start=start, end=start + len(paragraph), score=0.0, relevance=0.0,
+                )
+                spans = split_sentences(paragraph)
+                self.passages.append(passage)
+                self.sentences[pid] = SentenceVectors(spans, self.embedder.encode([paragraph[a:b] for a, b in spans]))
+                start += len(paragraph) + 2
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def retrieve(self, query: str, k: int) -> Retrieval:
+        vector = self.embedder.encode([query])[0]
+        scored = []
+        for passage in self.passages:
+            sims = self.sentences[passage.passage_id].vectors @ vector
+            relevance = max(0.0, float(sims.max())) if len(sims) else 0.0
+            scored.append(passage.model_copy(update={"score": relevance, "relevance": relevance}))
+        best = sorted(scored, key=lambda p: -p.relevance)[:k]
+        return Retrieval(query, vector, tuple(best), {p.passage_id: self.sentences[p.passage_id] for p in best})
+
+
+def scripted_model(replies: Sequence[str]) -> FakeListChatModel:
+    """A chat model that answers each call with the next reply (no log-probabilities, like some servers)."""
+    return FakeListChatModel(responses=list(replies))

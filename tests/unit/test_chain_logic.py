@@ -1,0 +1,113 @@
+"""The chain's decisions with fakes for the search and the model: every stage's refusal, the select
+strategy's gate and checks, generation and streaming, and the fallbacks (milliseconds, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import Answer, Settings, build_chain
+from rag.answer.fakes import FakeSearch, scripted_model
+from rag.errors import BackendError
+from rag.types import EvidenceEvent, TokenEvent
+
+ARTICLES = {
+    "Starmer rules out leaving the ECHR": (
+        "Keir Starmer ruled out quitting the ECHR because it would jeopardise deportation deals.\n\n"
+        "The Prime Minister said countries would refuse to sign agreements with the UK if it rejected "
+        "international law.\n\n"
+        "Former Home Secretary Suella Braverman said she had heard too many empty promises."
+    ),
+    "Storm closes schools": (
+        "Storm Darragh closed 200 schools across Wales on Friday.\n\n"
+        "The Met Office issued a red warning for wind gusts of 90mph along the coast."
+    ),
+}
+WHY = "Why did Starmer rule out quitting the ECHR?"
+
+
+@pytest.fixture
+def search() -> FakeSearch:
+    return FakeSearch(ARTICLES)
+
+
+def settings(**overrides: object) -> Settings:
+    return Settings(**{"backend": "local", "answer_strategy": "select", **overrides})
+
+
+def test_extractive_backend_quotes_and_cites_exact_spans(search: FakeSearch) -> None:
+    answer = build_chain(settings(backend="extractive"), search=search).invoke(WHY)
+    assert not answer.refused and answer.backend == "extractive" and answer.strategy == "extract"
+    assert "jeopardise deportation deals" in answer.answer and "[1]" in answer.answer
+    for citation in answer.citations:
+        passage = next(p for p in search.passages if p.passage_id == citation.passage_id)
+        assert passage.text[citation.start - passage.start : citation.end - passage.start] == citation.quote
+
+
+def test_an_unrelated_question_is_refused_for_relevance(search: FakeSearch) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model(["unused"]), search=search).invoke(
+        "Quantum chromodynamics lattice gauge?")
+    assert answer.refused and answer.refused_at == "relevance" and not answer.citations
+
+
+def test_a_person_the_passages_never_mention_is_refused_by_name(search: FakeSearch) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model(["unused"]), search=search).invoke(
+        "Why did Macron rule out quitting the convention?")
+    assert answer.refused and answer.refused_at == "names" and "macron" in (answer.refusal_reason or "")
+
+
+def test_select_answers_with_the_quotes_when_the_model_copies_a_phrase_from_them(search: FakeSearch) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model(["jeopardise deportation deals"]),
+                         search=search).invoke(WHY)
+    assert not answer.refused and answer.strategy == "select" and answer.short_answer == "jeopardise deportation deals"
+    assert answer.answer == answer.draft and "jeopardise deportation deals" in answer.answer
+    assert {"retrieval", "evidence", "gate", "check", "total"} <= set(answer.timings)
+
+
+@pytest.mark.parametrize(("reply", "why"), [
+    ("NONE", "found no answer"),
+    ("because of Brexit", "which the best sentences do not say"),  # words of its own, not copied
+])
+def test_select_refuses_at_the_gate(search: FakeSearch, reply: str, why: str) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model([reply]), search=search).invoke(WHY)
+    assert answer.refused and answer.refused_at == "gate" and why in (answer.refusal_reason or "")
+    assert answer.draft and not answer.citations  # the quotes it would have given are recorded
+
+
+def test_select_refuses_a_copied_phrase_that_does_not_fit_the_question(search: FakeSearch) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model(["200"]), search=search).invoke(
+        "How many schools did Storm Darragh close in 1998?")
+    assert answer.refused and answer.refused_at == "check" and "1998" in (answer.refusal_reason or "")
+
+
+def test_generate_streams_evidence_then_tokens_then_the_verified_answer(search: FakeSearch) -> None:
+    reply = "Starmer ruled out quitting the ECHR because it would jeopardise deportation deals [1]."
+    chain = build_chain(settings(answer_strategy="generate", verify_with_llm=False),
+                        chat_model=scripted_model([reply]), search=search)
+    events = list(chain.stream(WHY))
+    assert isinstance(events[0], EvidenceEvent) and isinstance(events[-1], Answer)
+    assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == reply
+    answer = events[-1]
+    assert not answer.refused and answer.citations and "jeopardise deportation deals" in answer.citations[0].quote
+
+
+def test_generate_drops_an_invented_sentence_and_refuses_when_nothing_is_left(search: FakeSearch) -> None:
+    chain = build_chain(settings(answer_strategy="generate", verify_with_llm=False),
+                        chat_model=scripted_model(["The Queen opened a new bridge in Cardiff [1]."]), search=search)
+    answer = chain.invoke(WHY)
+    assert answer.refused and answer.refused_at == "verification" and answer.dropped_sentences
+
+
+def test_a_failing_model_falls_back_to_quoting_with_a_notice(search: FakeSearch) -> None:
+    class Broken(type(scripted_model(["x"]))):  # type: ignore[misc]
+        def invoke(self, *args: object, **kwargs: object):  # noqa: ANN202
+            raise BackendError("the server hung up")
+
+    answer = build_chain(settings(), chat_model=Broken(responses=["x"]), search=search).invoke(WHY)
+    assert not answer.refused and answer.backend == "extractive"
+    assert "the server hung up" in (answer.notice or "") and "jeopardise deportation deals" in answer.answer
+
+
+def test_a_model_that_cannot_load_is_a_notice_not_an_error(search: FakeSearch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    missing = settings(llm_model_path=tmp_path / "missing.gguf")
+    answer = build_chain(missing, search=search).invoke(WHY)
+    assert answer.backend == "extractive" and "unavailable" in (answer.notice or "") and not answer.refused
