@@ -11,6 +11,7 @@ from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexReadOnlyError,
     ModelFileError,
     QuestionError,
     RagError,
@@ -26,6 +27,7 @@ _LAZY = {
     "build_retriever": "rag.answer.retrieve",
     "HybridRetriever": "rag.answer.retrieve",
     "build_index": "rag.index.build",
+    "Index": "rag.index.handle",
     "IndexReport": "rag.index.build",
 }
 
@@ -53,6 +55,8 @@ __all__ = [
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",
+    "IndexReadOnlyError",
+    "Index",
     "ModelFileError",
     "Passage",
     "QuestionError",

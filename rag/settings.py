@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     llm_model_path: Path | None = Field(None, description="Any GGUF file; overrides llm_model.")
     llm_threads: int = Field(2, ge=1, description="CPU threads for llama.cpp.")
     llm_context: int = Field(4096, ge=512, description="Context window (tokens) for llama.cpp.")
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_answer_tokens: int = Field(200, ge=16, le=4096)
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the model (0: the same answer every time).")
+    max_answer_tokens: int = Field(200, ge=16, le=4096, description="generate: most tokens the model writes per answer.")
     answer_strategy: AnswerStrategy = Field(
         "auto",
         description="How the answer is made. select: the best evidence sentences are quoted, and the LLM only judges "
@@ -89,8 +89,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
 
     # --- app ----------------------------------------------------------------
-    host: str = Field("127.0.0.1")
-    port: int = Field(7860, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="Address the app listens on (0.0.0.0 to serve the network).")
+    port: int = Field(7860, ge=0, le=65535, description="Port the app listens on (0: any free port).")
     auth: str | None = Field(None, description="user:password for basic auth; unset means open.")
     concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
     max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")

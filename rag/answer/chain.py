@@ -246,6 +246,11 @@ class RagChain(Runnable[ChainInput, Answer]):
         ) -> Answer:
             timings["total"] = time.perf_counter() - started
             refused = verified.refused
+            if refused:
+                log.info("refused at %s (%.2f s): %s", refused_at or "verification", timings["total"], reason)
+            else:
+                log.info("answered by %s/%s with %d citations (%.2f s)", backend, strategy, len(verified.citations),
+                         timings["total"])
             return Answer(
                 question=question,
                 standalone_question=standalone,
