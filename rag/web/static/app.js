@@ -22,7 +22,7 @@
   document.addEventListener('click', (event) => {
     const link = event.target instanceof Element ? event.target.closest('a[href^="#src-"]') : null;
     if (!link) return;
-    const found = /^#src-(\\d+)-(\\w+)$/.exec(link.getAttribute('href') || '');
+    const found = /^#src-(\d+)-(\w+)$/.exec(link.getAttribute('href') || '');
     if (!found) return;
     event.preventDefault();
     event.stopPropagation();
