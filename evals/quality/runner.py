@@ -552,7 +552,7 @@ def code_info() -> dict[str, Any]:
 
     root = Path(rag.__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    scoring = [root / "evals" / f"{name}.py" for name in ("dataset", "metrics", "judges", "runner")]
+    scoring = [root / "evals" / "quality" / f"{name}.py" for name in ("dataset", "metrics", "judges", "runner", "funnel")]
     for path in sorted([*root.glob("rag/**/*.py"), *scoring]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     info: dict[str, Any] = {"sources_sha256": digest.hexdigest()[:16], "commit": None, "uncommitted_changes": None}
