@@ -35,9 +35,13 @@ def marker_numbers(group: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
-    """Text without its markers, spaces collapsed and none left before punctuation."""
-    text = " ".join(MARKER.sub("", text).split())
-    return re.sub(r"\s+([.,;:!?])", r"\1", text)
+    """Text without its markers (and the space before each), spaces collapsed."""
+    return " ".join(re.sub(r"\s*" + MARKER.pattern, "", text).split())
+
+
+def plain_answer(text: str) -> str:
+    """An answer as a reader sees it without citations: no markers, no space left before punctuation."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", strip_markers(text))
 
 
 # --- sanitising ---------------------------------------------------------------

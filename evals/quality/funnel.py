@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evals.quality import metrics
-from rag.text import strip_markers
+from rag.text import plain_answer
 
 if TYPE_CHECKING:
     from evals.quality.dataset import EvalQuestion
@@ -38,11 +38,11 @@ def question_funnel(q: EvalQuestion, answer: Answer) -> dict[str, Any]:
     out: dict[str, Any] = {"refused_at": answer.refused_at if answer.refused else None}
     if not q.answerable or not q.key_facts:
         return out
-    final = "" if answer.refused else strip_markers(answer.answer)
+    final = "" if answer.refused else plain_answer(answer.answer)
     texts = {
         "retrieved": "\n".join(p.text for p in answer.passages),
         "evidence": "\n".join(answer.evidence),
-        "draft": strip_markers(answer.draft) if answer.draft is not None else final,
+        "draft": plain_answer(answer.draft) if answer.draft is not None else final,
         "answer": final,
     }
     out["facts"] = [

@@ -33,7 +33,7 @@ from evals.quality.judges import (
 )
 from rag.errors import RagError
 from rag.settings import Settings
-from rag.text import strip_markers
+from rag.text import plain_answer
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -155,7 +155,7 @@ def score_correctness(answered: Sequence[Answered], settings: Settings) -> dict[
     from rag.embeddings import get_embedder
 
     todo = [a for a in answered if a.answer is not None and a.question.answerable]
-    texts = {a.question.id: strip_markers(a.answer.answer) for a in todo if a.answer and not a.answer.refused}
+    texts = {a.question.id: plain_answer(a.answer.answer) for a in todo if a.answer and not a.answer.refused}
     references = {a.question.id: a.question.reference_answer for a in todo if a.question.id in texts}
     similarity: dict[str, float] = {}
     if texts:

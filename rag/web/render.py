@@ -119,7 +119,10 @@ def linkify_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
     for found in MARKER.finditer(text):
         out.append(esc(text[pos : found.start()]))
         numbers = marker_numbers(found.group(1))
-        out.append("".join(_cite_link(turn, n, by_marker.get(n)) for n in numbers))
+        if any(n in by_marker for n in numbers):
+            out.append("".join(_cite_link(turn, n, by_marker.get(n)) for n in numbers))
+        else:  # "[2015-2016]" in a quote is text, not citations
+            out.append(esc(found.group(0)))
         pos = found.end()
     out.append(esc(text[pos:]))
     return "".join(out)

@@ -10,7 +10,7 @@ from evals.quality import metrics
 from evals.quality.dataset import EvalQuestion
 from evals.quality.judges import JudgeItem
 from evals.quality.runner import Answered, aggregate, claim_evidence, judge_answers, question_record
-from rag.text import strip_markers
+from rag.text import plain_answer
 from rag.types import Answer, Citation, RetrievedPassage
 
 SOURCES = ["000_f14baaa9ae4bf647.txt", "news/001_x.txt", "002_efe52085fdfc4464.txt"]
@@ -80,7 +80,7 @@ def test_correctness_and_markers() -> None:
     assert metrics.correctness(0.5, 0.9) == pytest.approx(0.7)
     assert metrics.correctness(None, 0.8) == 0.8
     assert metrics.correctness(1.0, -0.2) == 0.5  # similarity clipped to 0..1
-    assert strip_markers("It rose [1][2]. Then fell [3, 4] .") == "It rose. Then fell."
+    assert plain_answer("It rose [1][2]. Then fell [3, 4] .") == "It rose. Then fell."
 
 
 # --- refusals and binary decisions ----------------------------------------------------------

@@ -255,3 +255,8 @@ def test_status_line() -> None:
     line = visible(render.status_html({"articles": 3, "passages": 54, "last indexed": "2025-01-01 10:00:00 UTC"}))
     assert line == "3 articles · 54 passages · last indexed 2025-01-01 10:00:00 UTC"
     assert "No index" in visible(render.status_html(None, "No index at x"))
+
+
+def test_bracketed_numbers_that_cite_nothing_stay_text() -> None:
+    html = render.linkify_markers("Seasons [2015-2016] and [3].", [], 0)
+    assert "2015" in html and "2020" not in html and 'class="cite"' not in html
