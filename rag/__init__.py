@@ -8,6 +8,7 @@ from rag import _env  # noqa: F401  (must run before torch/chromadb/gradio load)
 from rag.errors import (
     BackendError,
     CorpusError,
+    DiskFullError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
@@ -15,6 +16,7 @@ from rag.errors import (
     ModelFileError,
     QuestionError,
     RagError,
+    SettingsError,
 )
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Article, Citation, EvidenceEvent, Passage, RetrievedPassage, TokenEvent
@@ -51,6 +53,7 @@ __all__ = [
     "BackendError",
     "Citation",
     "CorpusError",
+    "DiskFullError",
     "EvidenceEvent",
     "IndexCorruptError",
     "IndexMismatchError",
@@ -62,6 +65,7 @@ __all__ = [
     "QuestionError",
     "RagError",
     "RetrievedPassage",
+    "SettingsError",
     "Settings",
     "TokenEvent",
     "get_settings",

@@ -17,6 +17,7 @@ from rag import _env  # noqa: F401
 from rag.errors import RagError
 from rag.logs import configure_logging
 from rag.settings import AnswerStrategy, Backend, Settings, get_settings
+from rag.text import terminal_safe
 from rag.types import Answer, EvidenceEvent, TokenEvent
 
 app = typer.Typer(
@@ -63,22 +64,27 @@ def index(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Delete the index and build it afresh.")] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Let a corpus folder without articles empty the index.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the index in line with the corpus folder (only new or changed articles are embedded)."""
     from rag.index.build import build_index
 
-    report = build_index(_settings(corpus, index), rebuild=rebuild, progress=sys.stderr.isatty())
+    report = build_index(_settings(corpus, index), rebuild=rebuild, progress=sys.stderr.isatty(),
+                         allow_empty=allow_empty)
     if as_json:
         data = {k: v for k, v in vars(report).items() if k != "problems"}
         data["problems"] = [{"source": p.source, "reason": p.reason} for p in report.problems]
         _print_json(data)
         return
+    # File names come from the user's folder: a newline or a right-to-left mark in one must not forge a line.
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
-            typer.echo(f"{label:8} {name}")
+            typer.echo(f"{label:8} {terminal_safe(name)}")
     for problem in report.problems:
-        typer.echo(f"problem  {problem.source}: {problem.reason}", err=True)
+        typer.echo(f"problem  {terminal_safe(problem.source)}: {terminal_safe(problem.reason)}", err=True)
     typer.echo(report.summary())
 
 
@@ -91,9 +97,11 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the passages retrieved for a query, best first, with their scores."""
+    from rag.answer.chain import clean_question
     from rag.answer.retrieve import get_search
 
     settings = _settings(corpus, index)
+    query = clean_question(query, settings.max_question_chars)  # the same rules as `rag ask`
     hits = get_search(settings).search(query, k or settings.top_k)
     if as_json:
         _print_json([hit.model_dump() for hit in hits])
@@ -102,11 +110,11 @@ def search(
         typer.echo("No passages found.")
     for rank, hit in enumerate(hits, start=1):
         typer.echo(
-            f"{rank}. {hit.source} [{hit.start}:{hit.end}]  relevance {hit.relevance:.3f}  "
+            f"{rank}. {terminal_safe(hit.source)} [{hit.start}:{hit.end}]  relevance {hit.relevance:.3f}  "
             f"score {hit.score:.4f}  (dense #{hit.dense_rank or '-'}, bm25 #{hit.lexical_rank or '-'})"
         )
         for ref in hit.also_in:
-            typer.echo(f"   also in {ref.source} [{ref.start}:{ref.end}]")
+            typer.echo(f"   also in {terminal_safe(ref.source)} [{ref.start}:{ref.end}]")
         typer.echo("   " + hit.text.replace("\n", " "))
         typer.echo()
 
@@ -131,11 +139,12 @@ def _print_answer(answer: Answer) -> None:
     if answer.citations:
         typer.echo("\nSources:")
     for c in answer.citations:
-        typer.echo(f"[{c.marker}] {c.title} ({c.source} {c.start}-{c.end})")
+        typer.echo(f"[{c.marker}] {terminal_safe(c.title)} ({terminal_safe(c.source)} {c.start}-{c.end})")
         typer.echo(f"    \u201c{c.quote}\u201d")
     if answer.refused and answer.passages:
         nearest = answer.passages[0]
-        typer.echo(f"\nNearest passage: {nearest.title} ({nearest.source}), relevance {nearest.relevance:.2f}")
+        where = f"{terminal_safe(nearest.title)} ({terminal_safe(nearest.source)})"
+        typer.echo(f"\nNearest passage: {where}, relevance {nearest.relevance:.2f}")
 
 
 @app.command()

@@ -10,7 +10,9 @@ the app print it as is, without a traceback.
     ├── IndexMismatchError   the index was built with other settings: `rag index --rebuild`
     ├── IndexCorruptError    the index is damaged: `rag index --rebuild`
     ├── IndexReadOnlyError   the index folder cannot be written: make it writable or choose another
+    ├── DiskFullError        the disk filled up while indexing: free space, run `rag index` again
     ├── QuestionError        the question is empty or unusable
+    ├── SettingsError        a setting (RAG_* variable, .env line, argument) has a value that is not allowed
     └── BackendError         the LLM could not be loaded or reached
         ├── ModelFileError   a GGUF file is missing or fails its checksum
         └── NoLogProbabilitiesError  the LLM server returns no log-probabilities
@@ -49,8 +51,16 @@ class IndexReadOnlyError(RagError):
         )
 
 
+class DiskFullError(RagError):
+    """The disk holding the index filled up; the index keeps its last good state."""
+
+
 class QuestionError(RagError):
     """The question cannot be answered as given (empty, too long, ...)."""
+
+
+class SettingsError(RagError):
+    """A setting has a value that is not allowed, or is not a setting at all."""
 
 
 class BackendError(RagError):

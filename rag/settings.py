@@ -7,13 +7,21 @@ directory, and the defaults below, which need no configuring for the seeds.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import SettingsError
+
+log = logging.getLogger(__name__)
 
 Backend = Literal["local", "openai", "extractive"]
 AnswerStrategy = Literal["auto", "select", "generate", "extract"]
@@ -37,6 +45,9 @@ class Settings(BaseSettings):
     # --- corpus -------------------------------------------------------------
     corpus_dir: Path = Field(Path("seeds"), description="Folder of articles (.txt, .md, .html), searched recursively.")
     max_file_bytes: int = Field(10_000_000, gt=0, description="Files larger than this are skipped with a message.")
+    max_passages_per_article: int = Field(
+        2_000, gt=0, description="Articles that chunk into more passages are skipped with a message (about 1 MB of text)."
+    )
 
     # --- chunking -----------------------------------------------------------
     chunk_max_chars: int = Field(700, ge=100, description="Upper bound on a passage's length; sentences are never split unless longer.")
@@ -91,7 +102,7 @@ class Settings(BaseSettings):
     # --- app ----------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the app listens on (0.0.0.0 to serve the network).")
     port: int = Field(7860, ge=0, le=65535, description="Port the app listens on (0: any free port).")
-    auth: str | None = Field(None, description="user:password for basic auth; unset means open.")
+    auth: str | None = Field(None, description="user:password for the login page; unset means open.")
     concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
     max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")
 
@@ -131,6 +142,47 @@ class Settings(BaseSettings):
         return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# RAG_* variables read outside the settings.
+OTHER_VARIABLES = frozenset({"RAG_MODEL_CACHE", "RAG_LOG"})
+
+
 def get_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with keyword overrides (None values ignored)."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    """Settings from the environment, with keyword overrides (None values ignored).
+
+    What the command line and the app call: a value that is not allowed is a
+    :class:`SettingsError` naming the variable, the value and what is allowed, and
+    an unknown ``RAG_*`` variable is a warning that names the closest setting.
+    """
+    for name in unknown_variables(os.environ):
+        log.warning("%s is not a setting and is ignored%s", name, _closest(name))
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``RAG_*`` names in ``environ`` that are neither a setting nor one of :data:`OTHER_VARIABLES`."""
+    return sorted(name for name in environ if name.upper().startswith("RAG_") and name.upper() not in OTHER_VARIABLES
+                  and name[4:].lower() not in Settings.model_fields)
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Each invalid setting as ``RAG_NAME=value: what is allowed``, on one line."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = "RAG_" + field.upper().removeprefix("RAG_")  # a .env line carries the prefix
+        if error["type"] == "extra_forbidden":  # a misspelled line of .env
+            parts.append(f"{name} (in .env) is not a setting{_closest(name)}")
+            continue
+        value = error.get("input")
+        shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
+        parts.append(f"{name}={shown}: {error['msg'].removeprefix('Value error, ')}")
+    return "Invalid settings: " + "; ".join(parts) + "."
+
+
+def _closest(name: str) -> str:
+    choices = [f"RAG_{field.upper()}" for field in Settings.model_fields]
+    found = difflib.get_close_matches(name.upper(), choices, n=1, cutoff=0.6)
+    return f" (did you mean {found[0]}?)" if found else ""

@@ -54,6 +54,16 @@ def replace_surrogates(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+# Characters that change what a terminal shows: controls (newline, carriage return, escape sequences) and the
+# bidirectional overrides and isolates that reorder a line ("gpj.exe" shown as "exe.jpg").
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text for one line of terminal output: such characters shown as escapes (``\\n``, ``\\u202e``)."""
+    return _UNPRINTABLE.sub(lambda found: found.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
 def first_line(exc: BaseException) -> str:
     """An exception as one short line for the user: its message's first line, or its type."""
     text = str(exc).strip()

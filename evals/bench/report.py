@@ -306,7 +306,7 @@ def _scale_out(results: dict[str, Any]) -> list[str]:
         return ["## Scale-out: Chroma server", "", f"n/a: {s['error']}", ""]
     rows = [
         ["embedded (PersistentClient)", _ms(s["embedded_seconds"]["median"]), _ms(s["embedded_seconds"]["p95"])],
-        [f"server (`chroma run`, HttpClient)", _ms(s["server_seconds"]["median"]), _ms(s["server_seconds"]["p95"])],
+        ["server (`chroma run`, HttpClient)", _ms(s["server_seconds"]["median"]), _ms(s["server_seconds"]["p95"])],
     ]
     return ["## Scale-out: Chroma server", "", f"Index `{s.get('size')}`, {s['vectors']:,} vectors, "
             f"questions alternating between the two stores, after an untimed pass that fills both sentence-vector "

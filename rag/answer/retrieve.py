@@ -25,6 +25,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from rag.embeddings import get_embedder
+from rag.errors import IndexCorruptError
 from rag.index.catalog import wipe_count
 from rag.index.handle import Index
 from rag.ingest.chunking import split_sentences
@@ -48,8 +49,7 @@ class HybridSearch:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.index = Index.open(settings)
-        self.catalog = self.index.catalog
+        Index.open(settings)  # fails now, with a clear error, when there is no usable index
         self.embedder = get_embedder(settings.resolved_embedding_model(), settings.embedding_batch_size)
         self._sentences: OrderedDict[str, SentenceVectors] = OrderedDict()
         self._sentences_lock = threading.Lock()
@@ -64,7 +64,7 @@ class HybridSearch:
             found = {pid: self._sentences[pid] for pid, _ in passages if pid in self._sentences}
         todo = [(pid, text) for pid, text in passages if pid not in found]
         if todo:
-            fresh = self.catalog.sentence_vectors(pid for pid, _ in todo)
+            fresh = Index.open(self.settings).catalog.sentence_vectors(pid for pid, _ in todo)
             missing = [(pid, text) for pid, text in todo if pid not in fresh]
             if missing:
                 texts = [text for _, text in missing]
@@ -90,8 +90,15 @@ class HybridSearch:
         everything the later stages need, so none of them calls back into the search."""
         n = max(self.settings.candidate_k, k)
         query_vector = self.embedder.encode([query])[0]
-        dense = self.index.vectors.query(query_vector, n)
-        lexical = self.index.lexical().search(query, n)
+        # Looked up per question: an index another process rebuilt or extended is reopened here.
+        index = Index.open(self.settings)
+        try:
+            dense = index.vectors.query(query_vector, n)
+        except IndexCorruptError:  # changed by another process between the check and the read: once more
+            index.reload_vectors()
+            dense = index.vectors.query(query_vector, n)
+        vectors_store = index.vectors
+        lexical = index.lexical().search(query, n)
 
         fused: dict[str, float] = {}
         dense_rank: dict[str, int] = {}
@@ -104,9 +111,9 @@ class HybridSearch:
             fused[lhit.passage_id] = fused.get(lhit.passage_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
 
         # Ids unknown to the catalog are vectors an interrupted run left behind.
-        stored = self.catalog.get_passages(fused)
+        stored = index.catalog.get_passages(fused)
         ranked = sorted((pid for pid in fused if pid in stored), key=lambda pid: -fused[pid])
-        vectors = self.index.vectors.vectors(ranked)
+        vectors = vectors_store.vectors(ranked)
 
         pool = max(k, self.settings.rerank_candidates)
         kept: list[tuple[StoredPassage, np.ndarray | None, list[PassageRef]]] = []

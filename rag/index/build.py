@@ -16,6 +16,7 @@ reconcile the two by id, which makes the index identical to a clean build.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -26,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from rag.errors import CorpusError, IndexReadOnlyError, RagError
+from rag.errors import CorpusError, DiskFullError, IndexReadOnlyError, RagError
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import Catalog, delete_catalog
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.load import load_article
 from rag.ingest.scan import FileProblem, SourceFile, scan_corpus
 from rag.settings import Settings
+from rag.text import first_line
 from rag.types import Article, Passage
 
 if TYPE_CHECKING:
@@ -111,9 +113,14 @@ def wipe_index(settings: Settings) -> None:
 class Indexer:
     """Brings the index in line with the corpus folder."""
 
-    def __init__(self, settings: Settings, *, progress: bool = False) -> None:
+    def __init__(self, settings: Settings, *, progress: bool = False, allow_empty: bool = False) -> None:
+        """``allow_empty``: let a corpus folder without articles remove every indexed one (refused otherwise:
+        an unmounted or mistyped folder looks just like that)."""
         self.settings = settings
         self.progress = progress
+        self.allow_empty = allow_empty
+        if not Path(settings.corpus_dir).is_dir():  # before the catalog is created: a typo creates nothing
+            scan_corpus(Path(settings.corpus_dir), settings.max_file_bytes)
         index_dir = Path(settings.index_dir)
         _check_writable(index_dir)
         self.catalog = Catalog(index_dir, create=True)
@@ -136,10 +143,31 @@ class Indexer:
         return get_embedder(self.settings.resolved_embedding_model(), self.settings.embedding_batch_size)
 
     def run(self) -> IndexReport:
+        try:
+            return self._run()
+        except RagError:
+            raise
+        except Exception as exc:
+            if _disk_full(exc, Path(self.settings.index_dir)):
+                raise DiskFullError(
+                    f"The disk holding {self.settings.index_dir} is full ({first_line(exc)[:200]}): the index keeps "
+                    "its last good state; free some space and run `rag index` again, which finishes this run "
+                    "(not `--rebuild`, which needs room for a whole new index)."
+                ) from exc
+            raise
+
+    def _run(self) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
         files, scan_problems = scan_corpus(Path(self.settings.corpus_dir), self.settings.max_file_bytes)
         report.problems = list(scan_problems)
+        indexed = self.catalog.counts()[0]
+        if not files and not scan_problems and indexed and not self.allow_empty:
+            raise CorpusError(
+                f"The corpus folder {self.settings.corpus_dir} holds no articles, but the index holds {indexed}: "
+                "nothing was removed (is the folder unmounted or mistyped?). To empty the index, "
+                "run `rag index --allow-empty`."
+            )
 
         if self.catalog.get_meta("dirty") == "1":
             report.repaired = self.reconcile()
@@ -197,12 +225,19 @@ class Indexer:
         bar = tqdm(total=len(todo), desc="indexing", unit="article", disable=not self.progress or len(todo) < 20)
         for file in todo:
             try:
-                article = load_article(file)
+                article = load_article(file, self.settings.max_file_bytes)
             except CorpusError as exc:  # its message starts with the file's name; the report names it already
                 report.problems.append(FileProblem(file.source, str(exc).removeprefix(f"{file.source}: ")))
                 bar.update(1)
                 continue
             passages = chunk_article(article, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
+            if len(passages) > self.settings.max_passages_per_article:
+                # Bounds the work one file can cause (a 5 MB single line was 7,192 passages and 17 minutes).
+                report.problems.append(FileProblem(file.source, (
+                    f"too long: {len(passages):,} passages > limit {self.settings.max_passages_per_article:,}; "
+                    "split it into articles or raise RAG_MAX_PASSAGES_PER_ARTICLE")))
+                bar.update(1)
+                continue
             group.append((article, passages))
             size += len(passages)
             if size >= _GROUP_PASSAGES:
@@ -277,13 +312,54 @@ class Indexer:
         return lexical
 
 
-def build_index(settings: Settings | None = None, *, rebuild: bool = False, progress: bool = False) -> IndexReport:
-    """Index ``settings.corpus_dir`` into ``settings.index_dir`` (incrementally unless rebuild)."""
+# Below this much free space, an error from the store is taken for a full disk: Chroma reports one as
+# "Error in compaction" without saying why.
+_LOW_SPACE_BYTES = 64 * 1024 * 1024
+_FULL_MESSAGES = ("no space left", "disk is full", "disk full", "database or disk is full")
+
+
+def _disk_full(exc: BaseException, index_dir: Path) -> bool:
+    """Whether an error while writing the index comes from a full disk."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if any(text in str(seen).lower() for text in _FULL_MESSAGES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    try:
+        return shutil.disk_usage(index_dir).free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
+def _check_room_to_rebuild(index_dir: Path) -> None:
+    """A rebuild deletes the index before writing the new one: refuse it when the new one could not fit."""
+    used = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) if index_dir.is_dir() else 0
+    try:
+        free = shutil.disk_usage(index_dir if index_dir.is_dir() else index_dir.parent).free
+    except OSError:
+        return
+    if used and free + used < used * 2 + _LOW_SPACE_BYTES:
+        raise DiskFullError(
+            f"Not enough free space to rebuild the index at {index_dir} (it takes {used / 1e6:,.0f} MB, "
+            f"{free / 1e6:,.0f} MB are free): nothing was deleted; free some space first."
+        )
+
+
+def build_index(
+    settings: Settings | None = None, *, rebuild: bool = False, progress: bool = False, allow_empty: bool = False
+) -> IndexReport:
+    """Index ``settings.corpus_dir`` into ``settings.index_dir`` (incrementally unless rebuild).
+
+    A corpus folder without articles does not empty a non-empty index unless ``allow_empty``.
+    """
     settings = settings or Settings()
     if rebuild:
         _check_writable(Path(settings.index_dir))
+        _check_room_to_rebuild(Path(settings.index_dir))
         wipe_index(settings)
-    return Indexer(settings, progress=progress).run()
+    return Indexer(settings, progress=progress, allow_empty=allow_empty).run()
 
 
 def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport | None:

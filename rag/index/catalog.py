@@ -67,6 +67,16 @@ _WIPES: dict[str, int] = {}
 _WIPES_LOCK = threading.Lock()
 
 
+# The last generation this process wrote to each index folder: a generation other than this one was
+# written by another process (whose vectors this process's open Chroma store has not seen).
+_WRITTEN: dict[str, int] = {}
+
+
+def written_here(index_dir: Path) -> int | None:
+    """The generation of this process's last write to the index at ``index_dir`` (None: it wrote none)."""
+    return _WRITTEN.get(str(Path(index_dir).resolve()))
+
+
 def wipe_count(index_dir: Path) -> int:
     """How many times this process has wiped the index at ``index_dir``."""
     return _WIPES.get(str(Path(index_dir).resolve()), 0)
@@ -215,12 +225,14 @@ class Catalog:
             db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
             self._bump(db)
 
-    @staticmethod
-    def _bump(db: sqlite3.Connection) -> None:
+    def _bump(self, db: sqlite3.Connection) -> None:
         db.execute(
             "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) DO UPDATE"
             " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
         )
+        (generation,) = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        with _WIPES_LOCK:
+            _WRITTEN[str(self.path.parent.resolve())] = int(generation)
         db.execute(
             "INSERT INTO meta(key, value) VALUES('last_indexed', ?) ON CONFLICT(key) DO UPDATE"
             " SET value = excluded.value",

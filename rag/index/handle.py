@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.index.bm25 import LexicalIndex
-from rag.index.catalog import CATALOG_FILE, Catalog, wipe_count
+from rag.index.catalog import CATALOG_FILE, Catalog, wipe_count, written_here
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +39,12 @@ class Index:
         self.dir = Path(settings.index_dir)
         self.catalog = Catalog(self.dir)
         self.catalog.check_fingerprint(settings.index_fingerprint())
+        # The catalog file this Index reads: while its connection is open the inode cannot be reused, so a
+        # different inode (or none) means another process rebuilt or deleted the index.
+        self._catalog_inode = _inode(self.dir / CATALOG_FILE)
         self._vectors: VectorStore | None = None
+        self._vectors_generation = -1
+        self._vectors_stale = False
         self._vectors_lock = threading.Lock()
         self._lexical: LexicalIndex | None = None
         self._lexical_lock = threading.Lock()
@@ -55,19 +60,38 @@ class Index:
         key = (settings.model_dump_json(include=_IDENTITY), wipe_count(Path(settings.index_dir)))
         with _OPEN_LOCK:
             index = _OPENED.get(key)
-            if index is None:
+            if index is None or index.replaced():
                 index = _OPENED[key] = cls(settings)
             return index
+
+    def replaced(self) -> bool:
+        """Whether the catalog file was deleted or replaced since this Index opened it (`rag index --rebuild`
+        in another process): the next :meth:`open` then opens the new one."""
+        return _inode(self.dir / CATALOG_FILE) != self._catalog_inode
 
     @property
     def vectors(self) -> VectorStore:
         """The passage vectors (Chroma, embedded or a server), opened on first use: Chroma takes seconds to import."""
+        generation = self.catalog.generation
         with self._vectors_lock:
-            if self._vectors is None:
+            changed = generation != self._vectors_generation
+            if changed and generation == written_here(self.dir) and self._vectors is not None:
+                changed = False  # this process wrote it, through the store it shares: nothing unseen
+            if self._vectors is None or ((changed or self._vectors_stale) and not self.settings.chroma_url):
+                # First use, or another process changed the index: an embedded store is read from disk again,
+                # so that what it indexed is found (a Chroma server always serves the latest).
                 from rag.index.vectors import VectorStore
 
-                self._vectors = VectorStore(self.settings, expected_passages=self.catalog.counts()[1])
+                fresh = self._vectors is not None
+                self._vectors = VectorStore(self.settings, expected_passages=self.catalog.counts()[1], fresh=fresh)
+                self._vectors_stale = False
+            self._vectors_generation = generation
             return self._vectors
+
+    def reload_vectors(self) -> None:
+        """Read an embedded store from disk again at the next use (a read failed while another process wrote)."""
+        with self._vectors_lock:
+            self._vectors_stale = True
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index for the catalog's current generation (reloaded after re-indexing)."""
@@ -99,6 +123,14 @@ class Index:
             "fingerprint": self.catalog.get_meta("fingerprint"),
             "interrupted": self.catalog.get_meta("dirty") == "1",
         }
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 _OPENED: dict[tuple[str, int], Index] = {}

@@ -79,12 +79,19 @@ class VectorHit:
 class VectorStore:
     """Passage vectors in one Chroma collection."""
 
-    def __init__(self, settings: Settings, *, expected_passages: int = 0) -> None:
+    def __init__(self, settings: Settings, *, expected_passages: int = 0, fresh: bool = False) -> None:
         """``expected_passages``: how many passages the catalog holds. A local store without a collection
-        beside a catalog that has passages has lost its vectors, and says so instead of starting empty."""
+        beside a catalog that has passages has lost its vectors, and says so instead of starting empty.
+
+        ``fresh``: read the local store from disk again instead of sharing the process's open one, whose
+        in-memory vector index does not see what another process (a command-line `rag index`) wrote.
+        The open one is left running for whoever still reads it.
+        """
         self.settings = settings
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         with _OPEN_LOCK:
+            if fresh and not settings.chroma_url:
+                SharedSystemClient._identifier_to_system.pop(str(Path(settings.index_dir) / CHROMA_SUBDIR), None)
             self._open(settings, chroma_settings, expected_passages)
 
     def _open(self, settings: Settings, chroma_settings: ChromaSettings, expected_passages: int) -> None:
@@ -141,7 +148,7 @@ class VectorStore:
             raise
         except Exception as exc:
             advice = ("check that the Chroma server is running" if self.settings.chroma_url
-                      else "run `rag index --rebuild`")
+                      else "run `rag index`, which repairs an interrupted run, or `rag index --rebuild` if it fails")
             reason = first_line(exc)[:300]
             raise IndexCorruptError(
                 f"The Chroma store at {self.location} cannot be read ({reason}): {advice}."

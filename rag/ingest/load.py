@@ -6,6 +6,7 @@ furniture and fill in the metadata. The same bytes always give the same Article.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from rag.ingest.decode import decode_bytes
 from rag.ingest.extracted import Extracted, iso_date
 from rag.ingest.html import html_to_text, looks_like_html
 from rag.ingest.markdown import markdown_to_text
-from rag.ingest.scan import SourceFile, article_id_for
+from rag.ingest.scan import LINK_REFUSED, MAX_FILE_BYTES, SourceFile, TooLargeError, article_id_for, read_article_bytes
 from rag.types import Article
 
 _HTML_SUFFIXES = (".html", ".htm")
@@ -24,11 +25,19 @@ _MARKDOWN_SUFFIXES = (".md", ".markdown")
 TITLE_MAX_CHARS = 90
 
 
-def load_article(file: SourceFile) -> Article:
-    """Read, decode, extract and clean one file; raises :class:`CorpusError` naming the file."""
+def load_article(file: SourceFile, max_file_bytes: int = MAX_FILE_BYTES) -> Article:
+    """Read, decode, extract and clean one file; raises :class:`CorpusError` naming the file.
+
+    The file is read as the scan found it: never through a symbolic link, and no
+    more than ``max_file_bytes`` (or the size the scan saw, when larger).
+    """
     try:
-        data = file.path.read_bytes()
+        data = read_article_bytes(file.path, max(file.size, max_file_bytes))
+    except TooLargeError as exc:
+        raise CorpusError(f"{file.source}: {exc}") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorpusError(f"{file.source}: {LINK_REFUSED}") from exc
         raise CorpusError(f"{file.source}: cannot read file ({exc.strerror or exc})") from exc
     text = decode_bytes(data, file.source)
     if not text.strip():

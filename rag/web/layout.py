@@ -7,18 +7,17 @@ clicks in static/app.js.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
-from rag.errors import QuestionError, RagError
+from rag.errors import RagError
 from rag.ingest.scan import SUPPORTED_SUFFIXES
 from rag.settings import Settings
 from rag.web import render
-from rag.web.state import BACKENDS, MAX_EXAMPLES, RagApp, friendly_error
+from rag.web.state import BACKENDS, MAX_EXAMPLES, RagApp, api_arguments, friendly_error
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +80,11 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
         """Answer a question from the indexed articles. history_json: a JSON list of [user, assistant] pairs
         of earlier turns; backend: local, openai or extractive ('' = server default); top_k: 0 = default."""
         try:
-            history = json.loads(history_json or "[]")
-            if not isinstance(history, list):
-                raise QuestionError("history_json must be a JSON list of [user, assistant] pairs.")
-            return rag.ask(question, history, backend or None, int(top_k or 0) or None).model_dump(mode="json")
-        except json.JSONDecodeError as exc:
-            raise gr.Error(f"history_json is not valid JSON: {exc}") from exc
-        except RagError as exc:
-            raise gr.Error(str(exc)) from exc
+            history, chosen_backend, k = api_arguments(history_json, backend, top_k)
+            return rag.ask(question, history, chosen_backend, k).model_dump(mode="json")
+        except RagError as exc:  # the client's mistake: one line in the log, the message in the reply
+            log.info("/ask refused: %s", exc)
+            raise gr.Error(str(exc), print_exception=False) from None
 
     with gr.Blocks(title="News chat — answers from the articles", analytics_enabled=False) as demo:
         with gr.Row(elem_id="rag-header"):

@@ -14,7 +14,7 @@ import gradio as gr  # rag/__init__ (imported first, as our package) already set
 from rag.errors import RagError
 from rag.index.handle import Index
 from rag.logs import configure_logging
-from rag.settings import Settings
+from rag.settings import Settings, get_settings
 from rag.web.layout import CSS, JS, THEME, build_app
 from rag.web.state import RagApp
 
@@ -64,7 +64,7 @@ def build_missing_index(settings: Settings) -> None:
 
 def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = False) -> gr.Blocks:
     """Build the index if needed, then serve the app on settings.host:settings.port."""
-    settings = settings or Settings()
+    settings = settings or get_settings()
     started = time.perf_counter()
     build_missing_index(settings)
     rag = RagApp(settings)
@@ -74,7 +74,7 @@ def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = Fals
     demo.launch(prevent_thread_lock=True, **kwargs)
     url = f"http://{settings.host}:{demo.server_port}/"
     print(f"News chat ready at {url} ({time.perf_counter() - started:.1f} s)"
-          + (" — basic auth on" if kwargs["auth"] else ""), file=sys.stderr, flush=True)
+          + (" — login required" if kwargs["auth"] else ""), file=sys.stderr, flush=True)
     print(url, flush=True)
 
     def background() -> None:

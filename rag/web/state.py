@@ -8,7 +8,9 @@ wires to its buttons: answer (streaming), upload, remove, status, examples.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 import threading
 import time
 import traceback
@@ -40,6 +42,47 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 MAX_EXAMPLES = 5
 HISTORY_TURNS = 6  # previous turns passed to the chain
 STREAM_UPDATE_S = 0.08  # at most ~12 chat updates a second while tokens stream
+
+
+MAX_HISTORY_JSON_CHARS = 200_000  # about 100 turns of long answers
+
+
+def api_arguments(history_json: object, backend: object, top_k: object) -> tuple[list[Any], str | None, int | None]:
+    """The /ask API's optional arguments, checked: (history, backend or None, top_k or None).
+
+    Raises QuestionError saying what is wrong, for anything a client can send: history as JSON text or an
+    array, too long or nested too deep; top_k as a number or numeric text, 0 or empty for the default.
+    """
+    if history_json is None or history_json == "":
+        history: object = []
+    elif isinstance(history_json, str):
+        if len(history_json) > MAX_HISTORY_JSON_CHARS:
+            raise QuestionError(f"history_json is {len(history_json):,} characters; the limit is "
+                                f"{MAX_HISTORY_JSON_CHARS:,}: send fewer or shorter turns.")
+        try:
+            history = json.loads(history_json)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+            raise QuestionError(f"history_json is not valid JSON ({why}).") from None
+    else:
+        history = history_json  # a client that sent the array itself
+    if not isinstance(history, list):
+        raise QuestionError("history_json must be a JSON list of [user, assistant] pairs.")
+    if backend is not None and not isinstance(backend, str):
+        raise QuestionError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    return history, backend or None, _top_k(top_k)
+
+
+def _top_k(value: object) -> int | None:
+    if value is None or value == "" or value == 0:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number) or not 1 <= number <= 50:
+        raise QuestionError(f"top_k must be a whole number from 1 to 50 (0 for the default), not {str(value)[:40]!r}.")
+    return int(number)
 
 
 class RagApp:
@@ -143,13 +186,13 @@ class RagApp:
         return questions
 
     # --- indexing ---------------------------------------------------------------------
-    def reindex(self) -> tuple[Any, str | None]:
+    def reindex(self, *, allow_empty: bool = False) -> tuple[Any, str | None]:
         """Run build_index under the app's lock; returns (IndexReport | None, error)."""
         from rag.index.build import build_index
 
         with self.index_lock:
             try:
-                return build_index(self.settings), None
+                return build_index(self.settings, allow_empty=allow_empty), None
             except RagError as exc:
                 return None, str(exc)
             except Exception as exc:
@@ -188,7 +231,23 @@ class RagApp:
         if not any(o.saved_as for o in outcomes):
             return render.index_report_html(outcomes, error=None if outcomes else "No files received."), outcomes, None
         report, error = self.reindex()
+        if report is not None:
+            outcomes = self._drop_unindexable(outcomes, report)
         return self._report_html(outcomes, report, error), outcomes, report
+
+    def _drop_unindexable(self, outcomes: list[render.UploadOutcome], report: Any) -> list[render.UploadOutcome]:
+        """Delete the uploads the index refused (no article text in them, ...), so none is left behind."""
+        refused = {problem.source: problem.reason for problem in report.problems}
+        kept: list[render.UploadOutcome] = []
+        for outcome in outcomes:
+            reason = refused.get(outcome.saved_as or "")
+            if reason is None:
+                kept.append(outcome)
+                continue
+            corpus_file(Path(self.settings.corpus_dir), outcome.saved_as or "").unlink(missing_ok=True)
+            report.problems = [p for p in report.problems if p.source != outcome.saved_as]
+            kept.append(render.UploadOutcome(outcome.name, None, f"not indexed, not kept: {reason}"))
+        return kept
 
     def remove(self, article_id: str | None) -> str:
         if not article_id:
@@ -205,7 +264,7 @@ class RagApp:
             return render.index_report_html(error=str(exc))
         except OSError as exc:
             return render.index_report_html(error=f"Cannot delete {article.source}: {exc.strerror or exc}")
-        report, error = self.reindex()
+        report, error = self.reindex(allow_empty=True)  # the user confirmed removing it, even the last one
         return self._report_html([], report, error)
 
     @staticmethod

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import RagError
+from rag.errors import CorpusError, RagError
+from rag.ingest.decode import decode_bytes
 from rag.ingest.scan import SUPPORTED_SUFFIXES
 
 MAX_NAME_CHARS = 100
@@ -62,6 +63,10 @@ def store_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Up
         return UploadOutcome(shown, None, f"too large: {len(data):,} bytes > limit {max_bytes:,} bytes")
     if not data.strip():
         return UploadOutcome(shown, None, "the file is empty")
+    try:
+        decode_bytes(data, shown)  # a zip renamed .html, a file with NUL bytes: refused before it is saved
+    except CorpusError as exc:
+        return UploadOutcome(shown, None, str(exc).removeprefix(f"{shown}: "))
     corpus = Path(corpus_dir).resolve()
     corpus.mkdir(parents=True, exist_ok=True)
     stem, suffix = clean[: -len(Path(clean).suffix)], Path(clean).suffix

@@ -160,7 +160,7 @@ def test_ask_endpoint_takes_history_backend_and_top_k(server: Server, client: An
         (("   ",), "The question is empty"),
         (("Why?", "not json"), "history_json is not valid JSON"),
         (("Why?", "[]", "gpt-99"), "Unknown backend 'gpt-99'"),
-        (("Why?", "[]", "", 99), "top_k must be between 1 and 50"),
+        (("Why?", "[]", "", 99), "top_k must be a whole number from 1 to 50"),
     ],
 )
 def test_ask_endpoint_reports_bad_input_as_a_message(client: Any, args: tuple[Any, ...], message: str) -> None:
@@ -291,6 +291,8 @@ def test_rejected_uploads_get_a_message_each_and_write_nothing_outside_the_corpu
         ".hidden.txt": (b"secret", "hidden files"),
         "empty.txt": (b"  \n", "empty"),
         "README": (b"no suffix", "no file type"),
+        "archive.html": (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 8, "binary file"),  # a zip
+        "nul.txt": (b"The council met.\x00\x00\x00\x00 The budget passed." * 40, "binary file"),
     }
     incoming = tmp_path / "incoming"
     paths = []
@@ -307,6 +309,17 @@ def test_rejected_uploads_get_a_message_each_and_write_nothing_outside_the_corpu
         assert outcome.message in html.unescape(report_html)
     assert files_under(tmp_path) - before == {Path(p) for p in paths}  # only the test's own files
     assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in SEEDS.iterdir())
+
+
+def test_an_upload_the_index_refuses_is_not_left_in_the_corpus(rag_app: RagApp, tmp_path: Path) -> None:
+    corpus = Path(rag_app.settings.corpus_dir)
+    page = tmp_path / "menu.html"  # decodes as text, but holds no article once page furniture is removed
+    page.write_text("<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></body></html>")
+    report_html, outcomes, report = rag_app.upload([str(page)])
+    (outcome,) = outcomes
+    assert outcome.saved_as is None and "not indexed, not kept: no article text left" in outcome.message
+    assert "menu.html" not in {p.name for p in corpus.iterdir()}
+    assert report is not None and not report.problems and not report.added
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,8 @@ def test_chat_reads_questions_until_eof(workdir: Path) -> None:
         (("index", "--corpus", "no-such-folder", "--index", "idx2"), "Corpus folder not found"),
         (("search", "anything", "--index", "no-index-here"), "run `rag index` first"),
         (("ask", "   ", "--index", "idx"), "The question is empty"),
+        (("search", "", "--index", "idx"), "The question is empty"),  # search and ask agree
+        (("search", "\x1b\x07 ", "--index", "idx"), "The question is empty"),
     ],
 )
 def test_user_errors_are_one_line(workdir: Path, args: tuple[str, ...], message: str) -> None:
@@ -94,3 +96,54 @@ def test_user_errors_are_one_line(workdir: Path, args: tuple[str, ...], message:
     assert done.returncode == 1
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_file_names_cannot_forge_lines_of_the_report(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    body = "The council approved the budget on Monday after a long debate about library closures.\n"
+    (corpus / "a.txt\nadded    forged.txt").write_text(body)
+    (corpus / "report\u202etxt.exe.txt").write_text(body.replace("budget", "plan"))
+    done = rag("index", "--corpus", "corpus", "--index", "idx", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "added    a.txt\\nadded    forged.txt" in lines and "added    forged.txt" not in lines
+    assert "added    report\\u202etxt.exe.txt" in lines and "\u202e" not in done.stdout
+
+
+def test_an_empty_corpus_folder_never_empties_the_index_unless_asked(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "corpus")
+    assert rag("index", "--corpus", "corpus", "--index", "idx", cwd=tmp_path).returncode == 0
+    shutil.rmtree(tmp_path / "corpus")
+    (tmp_path / "corpus").mkdir()  # an unmounted share looks like this
+    refused = rag("index", "--corpus", "corpus", "--index", "idx", cwd=tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "holds no articles, but the index holds 3: nothing was removed" in refused.stderr
+    assert "--allow-empty" in refused.stderr
+    info = rag("info", "--corpus", "corpus", "--index", "idx", "--json", cwd=tmp_path)
+    assert json.loads(info.stdout)["articles"] == 3
+    emptied = rag("index", "--corpus", "corpus", "--index", "idx", "--allow-empty", cwd=tmp_path)
+    assert emptied.returncode == 0 and "3 removed" in emptied.stdout, emptied.stderr
+
+
+def test_a_missing_corpus_folder_creates_no_index(tmp_path: Path) -> None:
+    done = rag("index", "--corpus", "no-such-folder", "--index", "idx", cwd=tmp_path)
+    assert done.returncode == 1 and "Corpus folder not found" in done.stderr
+    assert not (tmp_path / "idx").exists()
+
+
+def test_an_article_with_too_many_passages_is_a_problem_line_not_an_hour_of_work(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sentence = "The council approved the budget on Monday after a long debate about library closures number {}. "
+    (corpus / "one-line.txt").write_text("".join(sentence.format(n) for n in range(400)))  # one 40 kB line
+    (corpus / "short.txt").write_text(sentence.format(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", "--corpus", "corpus", "--index", "idx"], cwd=tmp_path,
+        env={**env, "RAG_BACKEND": "extractive", "RAG_MAX_PASSAGES_PER_ARTICLE": "20"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "problem  one-line.txt: too long: " in done.stderr and "> limit 20" in done.stderr
+    assert "1 added" in done.stdout and "1 problems" in done.stdout

@@ -7,6 +7,7 @@ tests/unit/test_corpus.py, tests/integration/test_indexer.py and tests/integrati
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ import pytest
 
 from rag.answer.chain import build_chain
 from rag.answer.retrieve import get_search
-from rag.errors import QuestionError
+from rag.errors import DiskFullError, QuestionError
 from rag.index import build as indexer_module
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.build import build_index
@@ -225,7 +227,7 @@ def test_file_failing_between_scan_and_load_keeps_its_indexed_version(
     before = counts(indexed)
     real_load = indexer_module.load_article
 
-    def fail_then_load(file: Any) -> Any:
+    def fail_then_load(file: Any, *limit: Any) -> Any:
         # Only the moment is staged: after the scan hashed the new version and before the indexer reads it,
         # the file really disappears or really becomes unreadable; the failure itself comes from the OS.
         if file.source == EDITED:
@@ -236,7 +238,7 @@ def test_file_failing_between_scan_and_load_keeps_its_indexed_version(
                 else:
                     target.write_text("unreadable")
                     target.chmod(0)
-        return real_load(file)
+        return real_load(file, *limit)
 
     monkeypatch.setattr(indexer_module, "load_article", fail_then_load)
     report = build_index(indexed)
@@ -269,6 +271,25 @@ def test_rag_index_reports_an_unreadable_file_and_keeps_its_last_version(indexed
             in done.stdout)
     assert counts(indexed) == (articles, passages)
     assert_nothing_lost(indexed, corpus_files(indexed))
+
+
+def test_a_symlink_to_a_secret_outside_the_corpus_is_never_indexed_or_answered(
+    indexed: Settings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "private" / ".env"
+    secret.parent.mkdir()
+    secret.write_text("The OpenAI API key of the newsroom is sk-live-5e3cr3t, the editor said.\n")
+    secret.chmod(0o600)
+    (Path(indexed.corpus_dir) / "api-key.txt").symlink_to(secret)
+    articles, passages = counts(indexed)
+    done = rag("index", "--corpus", str(indexed.corpus_dir), "--index", str(indexed.index_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "problem  api-key.txt: a symbolic link: skipped" in done.stderr
+    assert counts(indexed) == (articles, passages)
+    asked = rag("ask", "What is the OpenAI API key of the newsroom?", "--json", "--corpus", str(indexed.corpus_dir),
+                "--index", str(indexed.index_dir), cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert "sk-live" not in asked.stdout and "api-key.txt" not in asked.stdout
 
 
 @needs_permissions
@@ -475,6 +496,27 @@ def test_unusable_question_is_a_clear_error_in_the_app_api(app: Server, case: st
     assert app.process.poll() is None
 
 
+BAD_CALLS = {
+    "top_k text": ([AMNESTY, "[]", "", "abc"], "top_k must be a whole number from 1 to 50"),
+    "top_k 1e400": ([AMNESTY, "[]", "", "1e400"], "top_k must be a whole number"),
+    "history as an array": ([AMNESTY, [["Who?", "Starmer."]], "", 0], None),  # accepted as it is
+    "history nested deep": ([AMNESTY, "[" * 90_000 + "]" * 90_000, "", 0], "nested too deep"),
+    "history of 20 MB": ([AMNESTY, "[" + " " * 20_000_000 + "]", "", 0], "the limit is 200,000"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS))
+def test_bad_api_calls_get_a_clear_message_and_log_no_traceback(app: Server, case: str) -> None:
+    data, message = BAD_CALLS[case]
+    status, outputs = call_api(app.url, "ask", data)
+    if message is None:
+        assert status == "complete" and not outputs[0]["refused"], outputs
+    else:
+        assert status == "error" and outputs and message in str(outputs), (status, outputs)
+    assert "Traceback" not in app.stderr.read_text(errors="replace")
+    assert app.process.poll() is None
+
+
 @pytest.mark.parametrize("case", list(ANSWERED))
 def test_odd_question_is_answered_by_the_app_api_and_the_chat(app: Server, case: str) -> None:
     question = ANSWERED[case]
@@ -497,3 +539,119 @@ def test_surrogates_in_the_history_of_the_app_api(app: Server) -> None:
     assert event == "complete", outputs
     json.dumps(outputs[0], ensure_ascii=False).encode("utf-8")  # valid UTF-8: the surrogates were replaced
     assert outputs[0]["refused"] or outputs[0]["citations"]
+
+
+# --- another process changes the index the app serves ------------------------------------------------
+
+ZEBRA = ("Ashford council bought 12 electric zebra-striped trams for the town centre on Monday.\n\n"
+         "The council leader said the zebra trams would run every ten minutes from the station to the market.\n")
+ZEBRA_Q = "How many zebra trams did Ashford council buy?"
+
+
+def ask_app(url: str, question: str) -> dict[str, Any]:
+    status, outputs = call_api(url, "ask", [question, "[]", "", 0])
+    assert status == "complete", outputs
+    return outputs[0]
+
+
+def test_the_app_answers_from_an_index_another_process_extended_or_rebuilt(
+    seed_settings: Settings, tmp_path: Path
+) -> None:
+    settings = copy_seed_index(seed_settings, tmp_path)
+    running = start_app(settings, tmp_path)
+    try:
+        assert not ask_app(running.url, AMNESTY)["refused"]  # the app has opened the index
+        (Path(settings.corpus_dir) / "trams.txt").write_text(ZEBRA)
+        cli = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+        done = rag("index", *cli, cwd=tmp_path)
+        assert done.returncode == 0 and "1 added" in done.stdout, done.stderr
+        answer = ask_app(running.url, ZEBRA_Q)  # its BM25 and vector candidates include the new passages
+        assert not answer["refused"] and any(c["source"] == "trams.txt" for c in answer["citations"]), answer
+        assert not ask_app(running.url, AMNESTY)["refused"]
+        rebuilt = rag("index", "--rebuild", *cli, cwd=tmp_path)  # the catalog file and collection replaced
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        answer = ask_app(running.url, ZEBRA_Q)
+        assert not answer["refused"] and any(c["source"] == "trams.txt" for c in answer["citations"]), answer
+    finally:
+        stop_app(running.process)
+
+
+# --- a full disk while indexing --------------------------------------------------------------------
+
+
+def NO_SPACE(path: object) -> SimpleNamespace:  # noqa: N802  (stands in for shutil.disk_usage)
+    return SimpleNamespace(total=10**9, used=10**9, free=0)
+
+
+@pytest.mark.parametrize("failure", ["ENOSPC from the store", "Chroma's compaction error on a full disk"])
+def test_a_full_disk_mid_index_keeps_the_last_good_index_and_says_so(
+    indexed: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import chromadb.errors
+
+    from rag.index import build
+    from rag.index.vectors import VectorStore
+
+    (Path(indexed.corpus_dir) / "trams.txt").write_text(ZEBRA)
+    before = counts(indexed)
+
+    def full(self: VectorStore, *args: object, **kwargs: object) -> None:
+        if failure.startswith("ENOSPC"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise chromadb.errors.InternalError("Error in compaction")  # what Chroma says, without the reason
+
+    monkeypatch.setattr(VectorStore, "upsert", full)
+    if not failure.startswith("ENOSPC"):  # the disk is what is full
+        monkeypatch.setattr(build.shutil, "disk_usage", NO_SPACE)
+    with pytest.raises(DiskFullError, match="is full .*keeps its last good state; free some space and run `rag in"):
+        build_index(indexed)
+    with pytest.raises(DiskFullError, match="Not enough free space to rebuild"):
+        if failure.startswith("ENOSPC"):
+            monkeypatch.setattr(build.shutil, "disk_usage", NO_SPACE)
+        build_index(indexed, rebuild=True)  # would delete the index before finding no room for a new one
+    assert counts(indexed) == before  # nothing lost, searches still answer
+    assert get_search(indexed).search(AMNESTY, 3)
+    monkeypatch.undo()
+    report = build_index(indexed)  # space freed: a plain run finishes the job
+    assert report.added == ["trams.txt"] and counts(indexed)[0] == before[0] + 1
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 24 MB tmpfs mounted for the test (skipped where mounting is not allowed)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_really_full_disk_mid_index_is_one_line_and_the_next_run_finishes(
+    seed_settings: Settings, small_disk: Path, tmp_path: Path
+) -> None:
+    settings = copy_seed_index(seed_settings, small_disk)
+    filler = small_disk / "filler"
+    free = shutil.disk_usage(small_disk).free
+    with open(filler, "wb") as out:  # leave ~300 kB: less than the new articles' vectors and rows need
+        out.write(b"\0" * max(0, free - 300_000))
+    sentence = "The zebra tram number {} of Ashford council runs from the station to the market every ten minutes. "
+    for n in range(6):
+        text = "".join(sentence.format(n * 1000 + i) for i in range(300))
+        (Path(settings.corpus_dir) / f"trams-{n}.txt").write_text(text)
+    before = counts(settings)
+    cli = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    full = rag("index", *cli, cwd=tmp_path)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    assert "is full" in full.stderr and "free some space and run `rag index` again" in full.stderr
+    assert len(full.stderr.strip().splitlines()) == 1, full.stderr
+    asked = rag("ask", AMNESTY, "--json", *cli, cwd=tmp_path)  # the last good index still answers
+    assert asked.returncode == 0 and not json.loads(asked.stdout)["refused"], asked.stderr[-2000:]
+    assert before[0] <= counts(settings)[0] < before[0] + 6  # whole articles in, none half-written
+    filler.unlink()
+    done = rag("index", *cli, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert counts(settings)[0] == before[0] + 6

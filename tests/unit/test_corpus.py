@@ -11,8 +11,9 @@ import pytest
 
 from evals.corpora import bbc_csv_path, seeds_dir, write_bbc_articles
 from rag.errors import CorpusError
+from rag.ingest import scan
 from rag.ingest.load import load_article
-from rag.ingest.scan import SUPPORTED_SUFFIXES, FileProblem, SourceFile, article_id_for, scan_corpus
+from rag.ingest.scan import LINK_REFUSED, SUPPORTED_SUFFIXES, FileProblem, SourceFile, article_id_for, scan_corpus
 from rag.types import Article
 
 LIMIT = 10_000_000
@@ -74,22 +75,51 @@ def test_oversize_file_is_a_problem(tmp_path: Path) -> None:
 def test_unreadable_and_vanished_files_are_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("locked.txt", "gone.txt", "ok.txt"):
         _write(tmp_path, name, BODY)
-    real_read_bytes = Path.read_bytes
+    real_read = scan.read_article_bytes
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.txt":
+    def read(path: Path, limit: int) -> bytes:  # root reads a chmod-000 file, so the refusal is simulated
+        if path.name == "locked.txt":
             raise PermissionError(13, "Permission denied")
-        if self.name == "gone.txt":
+        if path.name == "gone.txt":
             raise FileNotFoundError(2, "No such file or directory")
-        return real_read_bytes(self)
+        return real_read(path, limit)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(scan, "read_article_bytes", read)
     files, problems = scan_corpus(tmp_path, LIMIT)
     assert [f.source for f in files] == ["ok.txt"]
     assert problems == [
         FileProblem("gone.txt", "vanished while the corpus was being scanned"),
         FileProblem("locked.txt", "cannot read: Permission denied"),
     ]
+
+
+def test_symbolic_links_are_never_followed(tmp_path: Path) -> None:
+    corpus, outside = tmp_path / "corpus", tmp_path / "private"
+    _write(corpus, "real.txt", BODY)
+    secret = _write(outside, ".env", "OPENAI_API_KEY=sk-secret-123")
+    (corpus / "leak.txt").symlink_to(secret)  # ln -s ../private/.env corpus/leak.txt
+    (corpus / "again.txt").symlink_to(corpus / "real.txt")  # even inside the folder: one article, one file
+    (corpus / "shelf").symlink_to(outside, target_is_directory=True)
+    files, problems = scan_corpus(corpus, LIMIT)
+    assert [f.source for f in files] == ["real.txt"]
+    assert problems == [FileProblem("again.txt", LINK_REFUSED), FileProblem("leak.txt", LINK_REFUSED)]
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_refused_when_read(tmp_path: Path) -> None:
+    path = _write(tmp_path / "corpus", "a.txt", BODY)
+    secret = _write(tmp_path, "secret.txt", "The password is hunter2, said the admin of the council.")
+    (file,) = scan_corpus(tmp_path / "corpus", LIMIT)[0]
+    path.unlink()
+    path.symlink_to(secret)
+    with pytest.raises(CorpusError, match="a symbolic link: skipped"):
+        load_article(file, LIMIT)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_a_file_whose_size_says_zero_is_still_cut_at_the_limit() -> None:
+    assert Path("/proc/self/status").stat().st_size == 0  # what the size check alone would let through
+    with pytest.raises(scan.TooLargeError, match="over the limit of 10 bytes"):
+        scan.read_article_bytes(Path("/proc/self/status"), 10)
 
 
 def test_missing_corpus_folder(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.cleaning import clean_article_text, normalize_text
+from rag.text import terminal_safe
 from rag.types import Article
 
 # fmt: off
@@ -95,3 +96,16 @@ def test_sentence_spans_partition_the_text(text: str) -> None:
         assert text[start:end] == text[start:end].strip() and "\n" not in text[start:end]
         position = end
     assert not text[position:].strip()
+
+
+@given(st.text())
+def test_terminal_safe_text_is_one_line_without_reordering(text: str) -> None:
+    shown = terminal_safe(text)
+    assert "\n" not in shown and "\r" not in shown and "\x1b" not in shown
+    assert not any(c in shown for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def test_terminal_safe_shows_what_it_escaped() -> None:
+    assert terminal_safe("a.txt\nadded    b.txt") == "a.txt\\nadded    b.txt"
+    assert terminal_safe("report\u202egpj.exe") == "report\\u202egpj.exe"
+    assert terminal_safe("café — ok") == "café — ok"
