@@ -1,10 +1,8 @@
-"""LangChain's standard chat-model test suites, run against ChatLlamaCpp.
+"""LangChain's standard chat-model integration suite, run against ChatLlamaCpp.
 
-The integration suite uses the 0.5B packaged model when installed (about three
-times faster than the 1.5B) and small ``max_tokens``, so it takes a few minutes
-on two cores. Features the model genuinely lacks are switched off through the
-suite's documented properties: tool calling, structured output, JSON mode,
-image/audio/PDF inputs and per-call model override (one GGUF per engine).
+It uses the 0.5B packaged model when installed (about three times faster than
+the 1.5B) and small ``max_tokens``, so it takes a few minutes on two cores. What
+the model does not support is declared once, in tests/unit/test_llm_standard.py.
 """
 
 from __future__ import annotations
@@ -23,15 +21,7 @@ from rag.llm.local import ChatLlamaCpp
 from rag.llm.model_files import PACKAGED_MODELS, packaged_model_path
 from tests.unit import test_llm_standard as unit_suite  # a module, so its test class is not collected twice
 
-# The suites' async tests carry no asyncio marker of their own and may not be
-# overridden, so the mark is applied module-wide; pytest-asyncio then warns about
-# each sync test, which is noise here.
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.filterwarnings(
-        "ignore:The test <Function .* is marked with '@pytest.mark.asyncio':pytest.PytestWarning"
-    ),
-]
+pytestmark = unit_suite.pytestmark  # the asyncio mark, for the same reason
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,25 +1,20 @@
-"""LangChain's standard chat-model test suites, run against ChatLlamaCpp.
+"""LangChain's standard chat-model unit suite, run against ChatLlamaCpp (no model is loaded).
 
-The integration suite uses the 0.5B packaged model when installed (about three
-times faster than the 1.5B) and small ``max_tokens``, so it takes a few minutes
-on two cores. Features the model genuinely lacks are switched off through the
-suite's documented properties: tool calling, structured output, JSON mode,
-image/audio/PDF inputs and per-call model override (one GGUF per engine).
+Features the model genuinely lacks are switched off through the suite's
+documented properties (``Capabilities``, shared with the integration suite in
+tests/integration/test_llm_standard.py): tool calling, structured output, JSON
+mode, image/audio/PDF inputs and per-call model override (one GGUF per engine).
 """
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from rag.llm import local
 from rag.llm.local import ChatLlamaCpp
-from rag.llm.model_files import PACKAGED_MODELS
 
 # The suites' async tests carry no asyncio marker of their own and may not be
 # overridden, so the mark is applied module-wide; pytest-asyncio then warns about
@@ -30,17 +25,6 @@ pytestmark = [
         "ignore:The test <Function .* is marked with '@pytest.mark.asyncio':pytest.PytestWarning"
     ),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _free_model_afterwards() -> Iterator[None]:
-    yield
-    local.unload_all()  # give the memory back to the rest of the test session
-
-
-def _small_model_installed() -> bool:
-    spec = PACKAGED_MODELS["qwen2.5-coder-0.5b"]
-    return all(importlib.util.find_spec(spec.module(i)) for i in range(1, spec.n_parts + 1))
 
 
 class Capabilities:
