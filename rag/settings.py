@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the app listens on (0.0.0.0 to serve the network).")
     port: int = Field(7860, ge=0, le=65535, description="Port the app listens on (0: any free port).")
     auth: str | None = Field(None, description="user:password for the login page; unset means open.")
+    allowed_hosts: str | None = Field(
+        None, description="Host names the app answers to, comma-separated ('*' for any); default: 127.0.0.1, "
+        "localhost and RAG_HOST, or any when RAG_HOST is 0.0.0.0 (a guard against DNS rebinding)."
+    )
     concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
     max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")
 

@@ -15,6 +15,7 @@ from rag.errors import RagError
 from rag.index.handle import Index
 from rag.logs import configure_logging
 from rag.settings import Settings, get_settings
+from rag.web.guard import middleware
 from rag.web.layout import CSS, JS, THEME, build_app
 from rag.web.state import RagApp
 
@@ -44,6 +45,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "js": JS,
         "footer_links": ["api", "settings"],
         "quiet": True,
+        "app_kwargs": {"middleware": middleware(settings)},
     }
 
 

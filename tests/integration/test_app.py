@@ -209,7 +209,7 @@ def test_page_and_api_are_served_offline(server: Server) -> None:
     assert server.url in wait_for_text(server.stdout, server.url)
 
 
-def test_first_start_builds_the_index_and_basic_auth_is_enforced(tmp_path: Path) -> None:
+def test_first_start_builds_the_index_and_the_login_guards_the_app(tmp_path: Path) -> None:
     from gradio_client import Client
 
     shutil.copytree(SEEDS, tmp_path / "corpus")
@@ -231,6 +231,16 @@ def test_first_start_builds_the_index_and_basic_auth_is_enforced(tmp_path: Path)
         answer = client.predict("Who wrote the op-ed with Starmer?", api_name="/ask")
         assert answer["citations"]
         print(f"cold start with index build: {ready:.1f} s")
+
+        # DNS rebinding: a page elsewhere reaching 127.0.0.1 under its own name is refused.
+        assert httpx.get(running.url, headers={"Host": "evil.example"}, timeout=30).status_code == 400
+        assert httpx.get(running.url, headers={"Host": "localhost"}, timeout=30).status_code in (200, 401)
+        # Guessing: 4 more failures (one above) fill the window; then even the right password waits.
+        codes = [httpx.post(running.url + "login", data={"username": "alice", "password": f"guess{n}"},
+                            timeout=30).status_code for n in range(5)]
+        assert codes[:4] == [400] * 4 and codes[4] == 429, codes
+        blocked = httpx.post(running.url + "login", data={"username": "alice", "password": "s3cret"}, timeout=30)
+        assert blocked.status_code == 429 and "Too many failed logins" in blocked.text
     finally:
         stop_app(running.process)
 
@@ -240,6 +250,8 @@ def test_launch_settings_come_from_the_settings() -> None:
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999
     assert kwargs["auth"] == ("u", "p:w") and kwargs["max_file_size"] == 1234
     assert kwargs["show_error"] is False
+    hosts = kwargs["app_kwargs"]["middleware"][0].kwargs["allowed_hosts"]
+    assert hosts == ["127.0.0.1", "::1", "localhost"]
     theme_css = kwargs["theme"]._get_theme_css()
     assert "googleapis" not in theme_css and "@import" not in theme_css and "ui-sans-serif" in theme_css
     assert parse_auth(None) is None

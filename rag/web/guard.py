@@ -1,0 +1,79 @@
+"""Two guards in front of the app, as ASGI middleware: which Host names it answers, and how often a login may fail.
+
+Host: a page on another site can reach an app on 127.0.0.1 by pointing its own
+name at that address (DNS rebinding); refusing every ``Host`` header but the
+configured names stops it. Login: Gradio's login form takes any number of
+guesses; after ``attempts`` failures from one address within ``window`` seconds
+that address gets 429 until the window has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from rag.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """``RAG_ALLOWED_HOSTS`` when set; else the local names (and the configured host), or any when serving 0.0.0.0."""
+    if settings.allowed_hosts:
+        return [name.strip() for name in settings.allowed_hosts.split(",") if name.strip()]
+    if settings.host in ("0.0.0.0", "::"):  # serving the network: the names it is reached by are not known here
+        return ["*"]
+    return sorted({settings.host, *LOCAL_NAMES})
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per client address in ``window`` seconds, then 429."""
+
+    def __init__(self, app: ASGIApp, attempts: int = 5, window: float = 60.0) -> None:
+        self.app, self.attempts, self.window = app, attempts, window
+        self._failures: dict[str, list[float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/login"):
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("?", 0))[0]
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(client, []) if now - t < self.window]
+        if len(recent) >= self.attempts:
+            wait = int(self.window - (now - recent[0])) + 1
+            body = json.dumps({"detail": f"Too many failed logins: try again in {wait} s."}).encode()
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", str(wait).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status: dict[str, int] = {}
+
+        async def noting_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, noting_status)
+        if status.get("code") in (400, 401, 403):
+            recent.append(now)
+        self._failures[client] = recent
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    """The guards for ``launch(app_kwargs={"middleware": ...})``: Host names first, then the login limit."""
+    return [
+        Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings)),  # type: ignore[arg-type]
+        Middleware(LoginLimiter),  # type: ignore[arg-type]
+    ]
