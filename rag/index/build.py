@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,15 +111,36 @@ def wipe_index(settings: Settings) -> None:
     drop_vectors(settings)
 
 
+class _Progress:
+    """Articles done: a tqdm bar on a terminal, and the caller's callback."""
+
+    def __init__(self, total: int, show: bool, report: Callable[[int, int], None] | None) -> None:
+        self.bar = tqdm(total=total, desc="indexing", unit="article", disable=not show or total < 20)
+        self.done, self.total, self.report = 0, total, report
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+        self.done += n
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class Indexer:
     """Brings the index in line with the corpus folder."""
 
-    def __init__(self, settings: Settings, *, progress: bool = False, allow_empty: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, progress: bool = False, allow_empty: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """``allow_empty``: let a corpus folder without articles remove every indexed one (refused otherwise:
         an unmounted or mistyped folder looks just like that)."""
         self.settings = settings
         self.progress = progress
         self.allow_empty = allow_empty
+        self.on_progress = on_progress  # (articles done, articles to do), e.g. for the app's progress bar
         if not Path(settings.corpus_dir).is_dir():  # before the catalog is created: a typo creates nothing
             scan_corpus(Path(settings.corpus_dir), settings.max_file_bytes)
         index_dir = Path(settings.index_dir)
@@ -222,7 +244,7 @@ class Indexer:
     ) -> None:
         group: list[tuple[Article, list[Passage]]] = []
         size = 0
-        bar = tqdm(total=len(todo), desc="indexing", unit="article", disable=not self.progress or len(todo) < 20)
+        bar = _Progress(len(todo), self.progress, self.on_progress)
         for file in todo:
             try:
                 article = load_article(file, self.settings.max_file_bytes)
@@ -348,7 +370,8 @@ def _check_room_to_rebuild(index_dir: Path) -> None:
 
 
 def build_index(
-    settings: Settings | None = None, *, rebuild: bool = False, progress: bool = False, allow_empty: bool = False
+    settings: Settings | None = None, *, rebuild: bool = False, progress: bool = False, allow_empty: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Index ``settings.corpus_dir`` into ``settings.index_dir`` (incrementally unless rebuild).
 
@@ -359,7 +382,7 @@ def build_index(
         _check_writable(Path(settings.index_dir))
         _check_room_to_rebuild(Path(settings.index_dir))
         wipe_index(settings)
-    return Indexer(settings, progress=progress, allow_empty=allow_empty).run()
+    return Indexer(settings, progress=progress, allow_empty=allow_empty, on_progress=on_progress).run()
 
 
 def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport | None:

@@ -55,9 +55,12 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
             log.exception("refresh failed")
             return rag.status_html(), gr.skip(), gr.skip(), gr.skip()
 
-    def upload(files: list[str] | None) -> tuple[Any, ...]:
+    def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        def indexing(done: int, total: int) -> None:  # the chat keeps answering meanwhile
+            progress(done / max(total, 1), desc=f"Indexing: {done} of {total} articles")
+
         try:
-            html_report, _, _ = rag.upload(files)
+            html_report, _, _ = rag.upload(files, on_progress=indexing)
         except Exception as exc:
             log.exception("upload failed")
             html_report = render.index_report_html(error=friendly_error(exc))

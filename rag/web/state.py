@@ -14,7 +14,7 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -186,20 +186,24 @@ class RagApp:
         return questions
 
     # --- indexing ---------------------------------------------------------------------
-    def reindex(self, *, allow_empty: bool = False) -> tuple[Any, str | None]:
+    def reindex(
+        self, *, allow_empty: bool = False, on_progress: Callable[[int, int], None] | None = None
+    ) -> tuple[Any, str | None]:
         """Run build_index under the app's lock; returns (IndexReport | None, error)."""
         from rag.index.build import build_index
 
         with self.index_lock:
             try:
-                return build_index(self.settings, allow_empty=allow_empty), None
+                return build_index(self.settings, allow_empty=allow_empty, on_progress=on_progress), None
             except RagError as exc:
                 return None, str(exc)
             except Exception as exc:
                 log.exception("indexing failed")
                 return None, f"Indexing failed ({type(exc).__name__}: {exc})."
 
-    def upload(self, files: Sequence[str | Path] | None) -> tuple[str, list[render.UploadOutcome], Any]:
+    def upload(
+        self, files: Sequence[str | Path] | None, on_progress: Callable[[int, int], None] | None = None
+    ) -> tuple[str, list[render.UploadOutcome], Any]:
         """Save uploaded files into the corpus, re-index; returns (report html, outcomes, report)."""
         outcomes: list[render.UploadOutcome] = []
         try:
@@ -230,7 +234,7 @@ class RagApp:
             outcomes.append(outcome)
         if not any(o.saved_as for o in outcomes):
             return render.index_report_html(outcomes, error=None if outcomes else "No files received."), outcomes, None
-        report, error = self.reindex()
+        report, error = self.reindex(on_progress=on_progress)
         if report is not None:
             outcomes = self._drop_unindexable(outcomes, report)
         return self._report_html(outcomes, report, error), outcomes, report

@@ -199,3 +199,10 @@ def test_duplicates_follow_their_original(tmp_path: Path) -> None:
     assert third.removed == ["b.txt"] and [p.source for p in third.problems] == ["b.txt"]
     passages, vectors = index_state(settings)
     assert set(passages) == vectors
+
+
+def test_progress_is_reported_article_by_article(tmp_path: Path, corpus: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    build_index(make_settings(tmp_path, corpus), on_progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (3, 3) and all(total == 3 for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)  # never backwards
