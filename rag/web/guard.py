@@ -1,4 +1,5 @@
-"""Two guards in front of the app, as ASGI middleware: which Host names it answers, and how often a login may fail.
+"""Guards in front of the app, as ASGI middleware: which Host names it answers, how often a login may fail,
+and the optional values of a raw ``/ask`` call.
 
 Host: a page on another site can reach an app on 127.0.0.1 by pointing its own
 name at that address (DNS rebinding); refusing every ``Host`` header but the
@@ -71,9 +72,50 @@ class LoginLimiter:
         self._failures[client] = recent
 
 
+class AskDefaults:
+    """A raw REST call of ``/ask`` may send the question alone: the optional values are filled in before Gradio,
+    which counts the values before any of our code runs, sees the body."""
+
+    def __init__(self, app: ASGIApp, defaults: tuple[Any, ...] = ("[]", "", 0)) -> None:
+        self.app, self.defaults = app, defaults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/call/ask"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            payload = json.loads(body)
+            data = payload.get("data") if isinstance(payload, dict) else None
+            if isinstance(data, list) and 1 <= len(data) < 1 + len(self.defaults):
+                payload["data"] = [*data, *self.defaults[len(data) - 1 :]]
+                body = json.dumps(payload).encode()
+        except ValueError:
+            pass  # not JSON: Gradio answers it as it would
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def middleware(settings: Settings) -> list[Middleware]:
     """The guards for ``launch(app_kwargs={"middleware": ...})``: Host names first, then the login limit."""
     return [
         Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings)),  # type: ignore[arg-type]
         Middleware(LoginLimiter),  # type: ignore[arg-type]
+        Middleware(AskDefaults),  # type: ignore[arg-type]
     ]

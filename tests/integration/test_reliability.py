@@ -502,6 +502,7 @@ BAD_CALLS = {
     "history as an array": ([AMNESTY, [["Who?", "Starmer."]], "", 0], None),  # accepted as it is
     "history nested deep": ([AMNESTY, "[" * 90_000 + "]" * 90_000, "", 0], "nested too deep"),
     "history of 20 MB": ([AMNESTY, "[" + " " * 20_000_000 + "]", "", 0], "the limit is 200,000"),
+    "only the question": ([AMNESTY], None),
 }
 
 

@@ -41,3 +41,31 @@ def test_failed_logins_are_limited_per_address_and_other_routes_are_untouched() 
     assert [_call(limiter, "/login") for _ in range(4)] == [400, 400, 400, 429]
     assert _call(limiter, "/login", client="5.6.7.8") == 400  # another address has its own count
     assert _call(limiter, "/gradio_api/info") == 200 and _call(limiter, "/login", method="GET") == 400
+
+
+def test_a_raw_ask_call_with_the_question_alone_gets_the_defaults() -> None:
+    import json
+
+    from rag.web.guard import AskDefaults
+
+    seen: list[Any] = []
+
+    async def gradio(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(json.loads((await receive())["body"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def post(path: str, body: bytes) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", b"1")]}
+        asyncio.run(AskDefaults(gradio)(scope, receive, send))
+
+    post("/gradio_api/call/ask", b'{"data": ["Why?"]}')
+    post("/gradio_api/call/ask", b'{"data": ["Why?", "[]", "local", 3]}')
+    post("/gradio_api/call/other", b'{"data": ["Why?"]}')
+    assert [s["data"] for s in seen] == [["Why?", "[]", "", 0], ["Why?", "[]", "local", 3], ["Why?"]]
