@@ -56,7 +56,8 @@ class Index:
 
     @classmethod
     def open(cls, settings: Settings) -> Index:
-        """The shared Index of ``settings.index_dir`` (opened now if this process has not yet, or since a wipe)."""
+        """The shared Index of ``settings.index_dir``: opened now if this process has not yet, since a wipe, or
+        since another process replaced the catalog."""
         key = (settings.model_dump_json(include=_IDENTITY), wipe_count(Path(settings.index_dir)))
         with _OPEN_LOCK:
             index = _OPENED.get(key)
