@@ -64,10 +64,11 @@ def terminal_safe(text: str) -> str:
     return _UNPRINTABLE.sub(lambda found: found.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
-def first_line(exc: BaseException) -> str:
-    """An exception as one short line for the user: its message's first line, or its type."""
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line for the user: its message's first line (at most ``limit`` characters),
+    or its type."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 # --- words, names and terms -----------------------------------------------------------

@@ -302,7 +302,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 gate = self._gate(model, standalone, quotes, best)
             except Exception as exc:  # unreachable server, no log-probabilities: quote without the check
                 log.warning("LLM gate failed (%s); answering extractively", exc)
-                fallback = f"The language model failed ({first_line(exc)[:200]}); " + _QUOTING
+                fallback = f"The language model failed ({first_line(exc)}); " + _QUOTING
                 yield finish(draft, "extractive", fallback, items=items, draft=draft.text)
                 return
             timings["gate"] = time.perf_counter() - started
@@ -335,7 +335,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 yield TokenEvent(text=token)
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
-            fallback = f"The language model failed ({first_line(exc)[:200]}); " + _QUOTING
+            fallback = f"The language model failed ({first_line(exc)}); " + _QUOTING
             yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
             return
         text = "".join(raw)
@@ -399,7 +399,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return self.chat_model(), None
         except Exception as exc:  # BackendError, ImportError, llama.cpp load errors
             log.warning("cannot load the %s backend: %s", self.settings.backend, exc)
-            return None, f"The language model is unavailable ({first_line(exc)[:200]}); " + _QUOTING
+            return None, f"The language model is unavailable ({first_line(exc)}); " + _QUOTING
 
     def _generate(self, model: BaseChatModel, question: str, items: Sequence[EvidenceItem]) -> Iterator[str]:
         for chunk in model.stream(answer_messages(question, items)):

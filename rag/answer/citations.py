@@ -208,6 +208,6 @@ def cite_items(items: Sequence[EvidenceItem]) -> VerifiedAnswer:
     """
     citations = [_citation(n, item, 1.0) for n, item in enumerate(items, start=1)]
     text = " ".join(
-        attach_markers(" ".join(strip_markers(item.text).split()), [n]) for n, item in enumerate(items, start=1)
+        attach_markers(strip_markers(item.text), [n]) for n, item in enumerate(items, start=1)
     )
     return VerifiedAnswer(text=text, citations=citations)

@@ -92,12 +92,13 @@ class HybridSearch:
         query_vector = self.embedder.encode([query])[0]
         # Looked up per question: an index another process rebuilt or extended is reopened here.
         index = Index.open(self.settings)
+        store = index.vectors
         try:
-            dense = index.vectors.query(query_vector, n)
+            dense = store.query(query_vector, n)
         except IndexCorruptError:  # changed by another process between the check and the read: once more
             index.reload_vectors()
-            dense = index.vectors.query(query_vector, n)
-        vectors_store = index.vectors
+            store = index.vectors
+            dense = store.query(query_vector, n)
         lexical = index.lexical().search(query, n)
 
         fused: dict[str, float] = {}
@@ -113,7 +114,7 @@ class HybridSearch:
         # Ids unknown to the catalog are vectors an interrupted run left behind.
         stored = index.catalog.get_passages(fused)
         ranked = sorted((pid for pid in fused if pid in stored), key=lambda pid: -fused[pid])
-        vectors = vectors_store.vectors(ranked)
+        vectors = store.vectors(ranked)
 
         pool = max(k, self.settings.rerank_candidates)
         kept: list[tuple[StoredPassage, np.ndarray | None, list[PassageRef]]] = []
@@ -132,8 +133,9 @@ class HybridSearch:
             p.id: max(0.0, float(vector @ query_vector)) if vector is not None else 0.0 for p, vector, _ in kept
         }
         score = {p.id: fused[p.id] for p, _, _ in kept}
+        # The kept candidates' sentence vectors: the re-rank reads them, and the k returned carry them on.
+        sentences = self.sentence_vectors([(p.id, p.text) for p, _, _ in kept])
         if self.settings.rerank_candidates:
-            sentences = self.sentence_vectors([(p.id, p.text) for p, _, _ in kept])
             for p, _, _ in kept:
                 sims = sentences[p.id].vectors @ query_vector
                 if len(sims):
@@ -165,8 +167,8 @@ class HybridSearch:
             )
             for p, vector, refs in kept
         )
-        sentences = self.sentence_vectors([(p.passage_id, p.text) for p in passages])  # cached by the re-rank
-        return Retrieval(question=query, question_vector=query_vector, passages=passages, sentences=sentences)
+        return Retrieval(question=query, question_vector=query_vector, passages=passages,
+                         sentences={p.passage_id: sentences[p.passage_id] for p in passages})
 
     def _duplicate_of(
         self,

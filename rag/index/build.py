@@ -33,7 +33,7 @@ from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import Catalog, delete_catalog
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.load import load_article
-from rag.ingest.scan import FileProblem, SourceFile, scan_corpus
+from rag.ingest.scan import FileProblem, SourceFile, require_corpus_folder, scan_corpus
 from rag.settings import Settings
 from rag.text import first_line
 from rag.types import Article, Passage
@@ -141,8 +141,7 @@ class Indexer:
         self.progress = progress
         self.allow_empty = allow_empty
         self.on_progress = on_progress  # (articles done, articles to do), e.g. for the app's progress bar
-        if not Path(settings.corpus_dir).is_dir():  # before the catalog is created: a typo creates nothing
-            scan_corpus(Path(settings.corpus_dir), settings.max_file_bytes)
+        require_corpus_folder(Path(settings.corpus_dir))  # before the catalog is created: a typo creates nothing
         index_dir = Path(settings.index_dir)
         _check_writable(index_dir)
         self.catalog = Catalog(index_dir, create=True)
@@ -172,7 +171,7 @@ class Indexer:
         except Exception as exc:
             if _disk_full(exc, Path(self.settings.index_dir)):
                 raise DiskFullError(
-                    f"The disk holding {self.settings.index_dir} is full ({first_line(exc)[:200]}): the index keeps "
+                    f"The disk holding {self.settings.index_dir} is full ({first_line(exc)}): the index keeps "
                     "its last good state; free some space and run `rag index` again, which finishes this run "
                     "(not `--rebuild`, which needs room for a whole new index)."
                 ) from exc

@@ -64,7 +64,7 @@ _PASSAGE_COLUMNS = (
 # a wipe from the app): searches opened before a wipe hold a deleted file, so the
 # query side keys its cache on this number instead of being told to forget.
 _WIPES: dict[str, int] = {}
-_WIPES_LOCK = threading.Lock()
+_PROCESS_LOCK = threading.Lock()  # guards _WIPES and _WRITTEN
 
 
 # The last generation this process wrote to each index folder: a generation other than this one was
@@ -86,7 +86,7 @@ def delete_catalog(index_dir: Path) -> None:
     """Delete the catalog file (and its journal), counting the wipe for :func:`wipe_count`."""
     for name in (CATALOG_FILE, f"{CATALOG_FILE}-journal"):
         (index_dir / name).unlink(missing_ok=True)
-    with _WIPES_LOCK:
+    with _PROCESS_LOCK:
         key = str(Path(index_dir).resolve())
         _WIPES[key] = _WIPES.get(key, 0) + 1
 
@@ -231,7 +231,7 @@ class Catalog:
             " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
         )
         (generation,) = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        with _WIPES_LOCK:
+        with _PROCESS_LOCK:
             _WRITTEN[str(self.path.parent.resolve())] = int(generation)
         db.execute(
             "INSERT INTO meta(key, value) VALUES('last_indexed', ?) ON CONFLICT(key) DO UPDATE"

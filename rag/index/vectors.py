@@ -149,7 +149,7 @@ class VectorStore:
         except Exception as exc:
             advice = ("check that the Chroma server is running" if self.settings.chroma_url
                       else "run `rag index`, which repairs an interrupted run, or `rag index --rebuild` if it fails")
-            reason = first_line(exc)[:300]
+            reason = first_line(exc, 300)
             raise IndexCorruptError(
                 f"The Chroma store at {self.location} cannot be read ({reason}): {advice}."
             ) from exc

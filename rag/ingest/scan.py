@@ -45,9 +45,7 @@ def scan_corpus(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile]
     Hidden files and folders and other suffixes are ignored silently; files over
     ``max_file_bytes`` or that cannot be read are reported as problems.
     """
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"Corpus folder not found: {corpus_dir} (set RAG_CORPUS_DIR or pass --corpus)")
+    corpus_dir = require_corpus_folder(corpus_dir)
     files: list[SourceFile] = []
     found_paths, links = _walk(corpus_dir)
     problems = [FileProblem(source, LINK_REFUSED) for source in links]
@@ -56,6 +54,14 @@ def scan_corpus(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile]
         (files if isinstance(found, SourceFile) else problems).append(found)  # type: ignore[arg-type]
     log.info("scanned %s: %d files, %d skipped", corpus_dir, len(files), len(problems))
     return files, sorted(problems, key=lambda problem: problem.source)
+
+
+def require_corpus_folder(corpus_dir: Path) -> Path:
+    """The corpus folder, or CorpusError when there is none."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"Corpus folder not found: {corpus_dir} (set RAG_CORPUS_DIR or pass --corpus)")
+    return corpus_dir
 
 
 def _walk(root: Path) -> tuple[list[tuple[Path, str]], list[str]]:

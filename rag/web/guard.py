@@ -69,7 +69,10 @@ class LoginLimiter:
         await self.app(scope, receive, noting_status)
         if status.get("code") in (400, 401, 403):
             recent.append(now)
-        self._failures[client] = recent
+        if recent:
+            self._failures[client] = recent
+        else:  # only addresses with failures in the window are kept
+            self._failures.pop(client, None)
 
 
 class AskDefaults:

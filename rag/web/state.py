@@ -28,7 +28,7 @@ from rag.settings import Backend, Settings
 from rag.text import replace_surrogates
 from rag.types import Answer, Article, EvidenceEvent, TokenEvent
 from rag.web import render
-from rag.web.uploads import corpus_file, store_upload
+from rag.web.uploads import UploadOutcome, corpus_file, store_upload
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +203,9 @@ class RagApp:
 
     def upload(
         self, files: Sequence[str | Path] | None, on_progress: Callable[[int, int], None] | None = None
-    ) -> tuple[str, list[render.UploadOutcome], Any]:
+    ) -> tuple[str, list[UploadOutcome], Any]:
         """Save uploaded files into the corpus, re-index; returns (report html, outcomes, report)."""
-        outcomes: list[render.UploadOutcome] = []
+        outcomes: list[UploadOutcome] = []
         try:
             known = {digest: source for source, (_, digest) in self.catalog().manifest().items()}
         except RagError:
@@ -216,17 +216,17 @@ class RagApp:
             try:
                 size = path.stat().st_size
                 if size > self.settings.max_upload_bytes:
-                    outcomes.append(render.UploadOutcome(
+                    outcomes.append(UploadOutcome(
                         name, None, f"too large: {size:,} bytes > limit {self.settings.max_upload_bytes:,} bytes"))
                     continue
                 data = path.read_bytes()
             except OSError as exc:
-                outcomes.append(render.UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
+                outcomes.append(UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
                 continue
             digest = hashlib.sha256(data).hexdigest()
             if digest in known:
                 message = f"the same text is already indexed as {known[digest]}"
-                outcomes.append(render.UploadOutcome(name, None, message))
+                outcomes.append(UploadOutcome(name, None, message))
                 continue
             outcome = store_upload(Path(self.settings.corpus_dir), name, data, self.settings.max_upload_bytes)
             if outcome.saved_as is not None:
@@ -239,18 +239,19 @@ class RagApp:
             outcomes = self._drop_unindexable(outcomes, report)
         return self._report_html(outcomes, report, error), outcomes, report
 
-    def _drop_unindexable(self, outcomes: list[render.UploadOutcome], report: Any) -> list[render.UploadOutcome]:
+    def _drop_unindexable(self, outcomes: list[UploadOutcome], report: Any) -> list[UploadOutcome]:
         """Delete the uploads the index refused (no article text in them, ...), so none is left behind."""
         refused = {problem.source: problem.reason for problem in report.problems}
-        kept: list[render.UploadOutcome] = []
+        kept: list[UploadOutcome] = []
         for outcome in outcomes:
             reason = refused.get(outcome.saved_as or "")
             if reason is None:
                 kept.append(outcome)
                 continue
             corpus_file(Path(self.settings.corpus_dir), outcome.saved_as or "").unlink(missing_ok=True)
-            report.problems = [p for p in report.problems if p.source != outcome.saved_as]
-            kept.append(render.UploadOutcome(outcome.name, None, f"not indexed, not kept: {reason}"))
+            kept.append(UploadOutcome(outcome.name, None, f"not indexed, not kept: {reason}"))
+        deleted = {o.saved_as for o in outcomes} - {o.saved_as for o in kept}
+        report.problems = [p for p in report.problems if p.source not in deleted]  # reported above, once
         return kept
 
     def remove(self, article_id: str | None) -> str:
@@ -272,7 +273,7 @@ class RagApp:
         return self._report_html([], report, error)
 
     @staticmethod
-    def _report_html(outcomes: list[render.UploadOutcome], report: Any, error: str | None) -> str:
+    def _report_html(outcomes: list[UploadOutcome], report: Any, error: str | None) -> str:
         if report is None:
             return render.index_report_html(outcomes, error=error)
         return render.index_report_html(
