@@ -215,6 +215,29 @@ def chat(
             typer.echo(f"Error: {exc}", err=True)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: RAG_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Port (default: RAG_PORT, 7860).")] = None,
+    backend: BackendOpt = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the HTTP API alone, without the chat page: /v1 (OpenAI-compatible) and /docs."""
+    import time
+
+    from rag.server.api import build_api
+    from rag.server.run import build_missing_index
+    from rag.server.run import serve as run_server
+    from rag.server.service import NewsService
+
+    started = time.perf_counter()
+    settings = _settings(corpus, index, host=host, port=port, backend=backend)
+    build_missing_index(settings)
+    service = NewsService(settings)
+    run_server(build_api(settings, service), service, "newsrag API", started=started)
+
+
 # --- commands other packages add (evals/ adds `eval` and `bench`) ---
 COMMAND_PLUGINS = "newsrag.commands"
 

@@ -77,6 +77,13 @@ class SentenceEmbedder(Embeddings):
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def count_tokens(self, text: str) -> int:
+        """Sub-word tokens of text in the model's tokenizer (the API's usage figures), with no length limit."""
+        if not text:
+            return 0
+        ids = self.model.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return len(ids)
+
     def encode_passages(
         self, texts: list[str], spans: list[list[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[SentenceVectors]]:

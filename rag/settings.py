@@ -108,7 +108,19 @@ class Settings(BaseSettings):
         "localhost and RAG_HOST, or any when RAG_HOST is 0.0.0.0 (a guard against DNS rebinding)."
     )
     concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
-    max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form.")
+    max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form and the API.")
+
+    # --- HTTP API (/v1, beside the app or alone with `rag serve`) -----------------
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated keys; when set, every /v1 route needs 'Authorization: Bearer <key>'. "
+        "Unset: the API is open, unless RAG_AUTH protects the app, which then closes the API too."
+    )
+    cors_origins: str | None = Field(
+        None, description="Comma-separated origins whose web pages may call the API ('*' for any); unset: none."
+    )
+    max_request_bytes: int = Field(
+        1_000_000, ge=1_000, description="Largest /v1 request body (uploads: max_upload_bytes plus 64 KB)."
+    )
 
     def strategy(self) -> Literal["select", "generate", "extract"]:
         """The answer strategy in force: ``answer_strategy``, with auto resolved by the backend."""

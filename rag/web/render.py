@@ -18,9 +18,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.server.uploads import UploadOutcome
 from rag.text import MARKER, marker_numbers
 from rag.types import Answer, Article, Citation, RetrievedPassage
-from rag.web.uploads import UploadOutcome
 
 # HTML's special characters, and those with a meaning in Markdown, GFM autolinks,
 # LaTeX delimiters or JS templates, as character references (shown as themselves).

@@ -1,21 +1,27 @@
-"""Serving the app: ``launch(settings)`` builds a missing index, starts Gradio and warms up; ``main`` is `./run app`."""
+"""Serving the app: one process, one port: the API under /v1 (and /docs), the Gradio chat at /.
+
+``build_server(settings)`` makes the FastAPI app of :mod:`rag.server.api` and mounts
+the chat on it, both over one :class:`NewsService`; ``launch(settings)`` builds a
+missing index and serves them (:func:`rag.server.run.serve`); ``main`` is `./run app`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-import threading
 import time
 from typing import Any
 
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
+from fastapi import FastAPI
 
 from rag.errors import RagError
-from rag.index.handle import Index
 from rag.logs import configure_logging
+from rag.server.api import build_api
+from rag.server.run import Running, build_missing_index, serve
+from rag.server.service import NewsService
 from rag.settings import Settings, get_settings
-from rag.web.guard import middleware
 from rag.web.layout import CSS, JS, THEME, build_app
 from rag.web.state import RagApp
 
@@ -31,11 +37,9 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def launch_kwargs(settings: Settings) -> dict[str, Any]:
-    """Everything launch() needs from the settings (also used by tests)."""
+def mount_kwargs(settings: Settings) -> dict[str, Any]:
+    """Everything mounting the chat needs from the settings (also used by tests)."""
     return {
-        "server_name": settings.host,
-        "server_port": settings.port,
         "auth": parse_auth(settings.auth),
         "max_file_size": settings.max_upload_bytes,
         "show_error": False,
@@ -44,57 +48,29 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "css": CSS,
         "js": JS,
         "footer_links": ["api", "settings"],
-        "quiet": True,
-        "app_kwargs": {"middleware": middleware(settings)},
     }
 
 
-def build_missing_index(settings: Settings) -> None:
-    """Build the index from the corpus when there is none, reporting to stderr."""
-    if Index.exists(settings):
-        return
-    from rag.index.build import ensure_index
-
-    print(f"No index at {settings.index_dir}: indexing {settings.corpus_dir} …", file=sys.stderr, flush=True)
-    report = ensure_index(settings, progress=sys.stderr.isatty())
-    if report is None:  # another process built it meanwhile
-        return
-    for problem in report.problems:
-        print(f"problem  {problem.source}: {problem.reason}", file=sys.stderr)
-    print(f"Indexed: {report.summary()}", file=sys.stderr, flush=True)
+def build_server(settings: Settings) -> tuple[FastAPI, NewsService]:
+    """The API with the chat mounted at /, over one shared service."""
+    service = NewsService(settings)
+    api = build_api(settings, service)
+    demo = build_app(settings, RagApp(settings, service))
+    demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=100)
+    return gr.mount_gradio_app(api, demo, path="/", **mount_kwargs(settings)), service
 
 
-def launch(settings: Settings | None = None, *, prevent_thread_lock: bool = False) -> gr.Blocks:
-    """Build the index if needed, then serve the app on settings.host:settings.port."""
+def launch(settings: Settings | None = None, *, block: bool = True) -> Running:
+    """Build the index if needed, then serve the chat and the API on settings.host:settings.port."""
     settings = settings or get_settings()
     started = time.perf_counter()
     build_missing_index(settings)
-    rag = RagApp(settings)
-    demo = build_app(settings, rag)
-    demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=100)
-    kwargs = launch_kwargs(settings)
-    demo.launch(prevent_thread_lock=True, **kwargs)
-    url = f"http://{settings.host}:{demo.server_port}/"
-    print(f"News chat ready at {url} ({time.perf_counter() - started:.1f} s)"
-          + (" — login required" if kwargs["auth"] else ""), file=sys.stderr, flush=True)
-    print(url, flush=True)
-
-    def background() -> None:
-        rag.warm_up()
-        report, error = rag.reindex()  # pick up files added to the corpus while the app was down
-        if error:
-            print(f"Index sync failed: {error}", file=sys.stderr, flush=True)
-        elif report is not None and report.changed:
-            print(f"Index synced with the corpus: {report.summary()}", file=sys.stderr, flush=True)
-
-    threading.Thread(target=background, daemon=True, name="rag-warm-up").start()
-    if not prevent_thread_lock:
-        demo.block_thread()
-    return demo
+    app, service = build_server(settings)
+    return serve(app, service, "News chat", started=started, block=block)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The news chat (configured by RAG_* environment variables).")
+    parser = argparse.ArgumentParser(description="The news chat and its API (configured by RAG_* environment variables).")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="-v: what each stage does; -vv: details, libraries too (RAG_LOG sets single modules).")
     options = parser.parse_args(argv)

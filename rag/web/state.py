@@ -1,8 +1,9 @@
 """The app's server-side state and handlers, shared by every browser session.
 
-:class:`RagApp` holds one chain per (backend, top-k) over the one shared search,
-the index lock that serialises uploads and removals, and the handlers the layout
-wires to its buttons: answer (streaming), upload, remove, status, examples.
+:class:`RagApp` is the UI's face of the server's :class:`~rag.server.service.NewsService`
+(one chain per backend and top-k, the index lock, uploads and removals): the
+handlers the layout wires to its buttons (answer, streaming; upload, remove,
+status, examples), and HTML for what they report.
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ import hashlib
 import json
 import logging
 import math
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import gradio as gr  # rag/__init__ (imported first, as our package) already set GRADIO_ANALYTICS_ENABLED=False
 
-from rag.answer.chain import RagChain, build_chain
+from rag.answer.chain import RagChain
 from rag.errors import QuestionError, RagError
+from rag.index.build import IndexReport
 from rag.index.catalog import Catalog
 from rag.index.handle import Index
-from rag.settings import Backend, Settings
+from rag.server.service import BACKENDS, ArticleNotFoundError, NewsService
+from rag.server.uploads import UploadOutcome
+from rag.settings import Settings
 from rag.text import replace_surrogates
 from rag.types import Answer, Article, EvidenceEvent, TokenEvent
 from rag.web import render
-from rag.web.uploads import UploadOutcome, corpus_file, store_upload
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,6 @@ SEED_QUESTIONS = (
     "Who wrote the op-ed with Starmer?",
     "What did Amnesty International UK say?",
 )
-BACKENDS: tuple[str, ...] = get_args(Backend)
 MAX_EXAMPLES = 5
 HISTORY_TURNS = 6  # previous turns passed to the chain
 STREAM_UPDATE_S = 0.08  # at most ~12 chat updates a second while tokens stream
@@ -86,58 +87,21 @@ def _top_k(value: object) -> int | None:
 
 
 class RagApp:
-    """Server-wide state shared by all sessions: chains per settings, the index lock."""
+    """The UI's handlers over the server's shared :class:`NewsService` (chains, index lock, uploads)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, service: NewsService | None = None) -> None:
         self.settings = settings
-        self._chains: dict[tuple[str, int], RagChain] = {}
-        self._chains_lock = threading.Lock()
-        self.index_lock = threading.Lock()
-        self._hold_store()
+        self.service = service or NewsService(settings)
 
-    def _hold_store(self) -> None:
-        """Open the embedded Chroma store once, before any concurrency, and keep it open.
-
-        Chroma shares one refcounted "system" per path; two threads opening the same
-        path for the first time at once can make one of them fail (KeyError on the
-        path), e.g. the first question racing an upload's re-index. Holding a client
-        for the app's lifetime means later opens only ever find a started system.
-        """
-        if self.settings.chroma_url or not Index.exists(self.settings):
-            return
-        try:
-            Index.open(self.settings).vectors  # noqa: B018  (opened now, held by the shared Index)
-        except RagError as exc:  # reported again, properly, by the first question
-            log.warning("cannot open the vector store: %s", exc)
-
-    # --- chains ----------------------------------------------------------------
     def chain(self, backend: str | None = None, top_k: int | None = None) -> RagChain:
-        backend = backend or self.settings.backend
-        if backend not in BACKENDS:
-            raise QuestionError(f"Unknown backend {backend!r}: use one of {', '.join(BACKENDS)}.")
-        k = int(top_k) if top_k else self.settings.top_k
-        if not 1 <= k <= 50:
-            raise QuestionError(f"top_k must be between 1 and 50, not {k}.")
-        key = (backend, k)
-        with self._chains_lock:
-            chain = self._chains.get(key)
-            if chain is None:
-                settings = self.settings.model_copy(update={"backend": backend, "top_k": k})
-                # Chains are cheap: the llama.cpp engine is loaded once per process and shared.
-                chain = build_chain(settings)
-                self._chains[key] = chain
-            return chain
+        return self.service.chain(backend, top_k)
 
     def warm_up(self) -> None:
-        """Load the embedder and index (and the local model) so the first question is quick."""
-        try:
-            self.chain().warm_up()
-        except Exception as exc:  # the first question will report it properly
-            log.warning("warm-up failed: %s", exc)
+        self.service.warm_up()
 
     # --- catalog -----------------------------------------------------------------
     def catalog(self) -> Catalog:
-        return Index.open(self.settings).catalog
+        return self.service.catalog()
 
     def articles_for(self, ids: set[str]) -> dict[str, Article | None]:
         try:
@@ -186,94 +150,44 @@ class RagApp:
         return questions
 
     # --- indexing ---------------------------------------------------------------------
-    def reindex(
-        self, *, allow_empty: bool = False, on_progress: Callable[[int, int], None] | None = None
-    ) -> tuple[Any, str | None]:
-        """Run build_index under the app's lock; returns (IndexReport | None, error)."""
-        from rag.index.build import build_index
-
-        with self.index_lock:
-            try:
-                return build_index(self.settings, allow_empty=allow_empty, on_progress=on_progress), None
-            except RagError as exc:
-                return None, str(exc)
-            except Exception as exc:
-                log.exception("indexing failed")
-                return None, f"Indexing failed ({type(exc).__name__}: {exc})."
-
     def upload(
         self, files: Sequence[str | Path] | None, on_progress: Callable[[int, int], None] | None = None
-    ) -> tuple[str, list[UploadOutcome], Any]:
-        """Save uploaded files into the corpus, re-index; returns (report html, outcomes, report)."""
-        outcomes: list[UploadOutcome] = []
-        try:
-            known = {digest: source for source, (_, digest) in self.catalog().manifest().items()}
-        except RagError:
-            known = {}
+    ) -> tuple[str, list[UploadOutcome], IndexReport | None]:
+        """Save uploaded files (Gradio's temporary copies) into the corpus, re-index: (report html, outcomes, report)."""
+        unread: list[UploadOutcome] = []
+        readable: list[tuple[str, bytes]] = []
+        limit = self.settings.max_upload_bytes
         for file in files or []:
             path = Path(getattr(file, "name", file))
             name = getattr(file, "orig_name", None) or path.name
             try:
                 size = path.stat().st_size
-                if size > self.settings.max_upload_bytes:
-                    outcomes.append(UploadOutcome(
-                        name, None, f"too large: {size:,} bytes > limit {self.settings.max_upload_bytes:,} bytes"))
+                if size > limit:  # refused before it is read into memory
+                    unread.append(UploadOutcome(name, None, f"too large: {size:,} bytes > limit {limit:,} bytes"))
                     continue
-                data = path.read_bytes()
+                readable.append((name, path.read_bytes()))
             except OSError as exc:
-                outcomes.append(UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
-                continue
-            digest = hashlib.sha256(data).hexdigest()
-            if digest in known:
-                message = f"the same text is already indexed as {known[digest]}"
-                outcomes.append(UploadOutcome(name, None, message))
-                continue
-            outcome = store_upload(Path(self.settings.corpus_dir), name, data, self.settings.max_upload_bytes)
-            if outcome.saved_as is not None:
-                known[digest] = outcome.saved_as
-            outcomes.append(outcome)
-        if not any(o.saved_as for o in outcomes):
-            return render.index_report_html(outcomes, error=None if outcomes else "No files received."), outcomes, None
-        report, error = self.reindex(on_progress=on_progress)
-        if report is not None:
-            outcomes = self._drop_unindexable(outcomes, report)
-        return self._report_html(outcomes, report, error), outcomes, report
-
-    def _drop_unindexable(self, outcomes: list[UploadOutcome], report: Any) -> list[UploadOutcome]:
-        """Delete the uploads the index refused (no article text in them, ...), so none is left behind."""
-        refused = {problem.source: problem.reason for problem in report.problems}
-        kept: list[UploadOutcome] = []
-        for outcome in outcomes:
-            reason = refused.get(outcome.saved_as or "")
-            if reason is None:
-                kept.append(outcome)
-                continue
-            corpus_file(Path(self.settings.corpus_dir), outcome.saved_as or "").unlink(missing_ok=True)
-            kept.append(UploadOutcome(outcome.name, None, f"not indexed, not kept: {reason}"))
-        deleted = {o.saved_as for o in outcomes} - {o.saved_as for o in kept}
-        report.problems = [p for p in report.problems if p.source not in deleted]  # reported above, once
-        return kept
+                unread.append(UploadOutcome(name, None, f"cannot read the upload: {exc.strerror or exc}"))
+        if not readable:
+            error = None if unread else "No files received."
+            return render.index_report_html(unread, error=error), unread, None
+        change = self.service.add_articles(readable, on_progress=on_progress)
+        outcomes = unread + change.outcomes
+        return self._report_html(outcomes, change.report, change.error), outcomes, change.report
 
     def remove(self, article_id: str | None) -> str:
         if not article_id:
             return render.index_report_html(error="Choose an article to remove.")
         try:
-            article = self.catalog().get_article(article_id)
-        except RagError as exc:
-            return render.index_report_html(error=str(exc))
-        if article is None:
+            change = self.service.remove_article(article_id)
+        except ArticleNotFoundError:
             return render.index_report_html(error="That article is no longer in the index.")
-        try:
-            corpus_file(Path(self.settings.corpus_dir), article.source).unlink(missing_ok=True)
         except RagError as exc:
             return render.index_report_html(error=str(exc))
-        except OSError as exc:
-            return render.index_report_html(error=f"Cannot delete {article.source}: {exc.strerror or exc}")
-        report, error = self.reindex(allow_empty=True)  # the user confirmed removing it, even the last one
-        return self._report_html([], report, error)
+        return self._report_html([], change.report, change.error)
 
     @staticmethod
-    def _report_html(outcomes: list[UploadOutcome], report: Any, error: str | None) -> str:
+    def _report_html(outcomes: list[UploadOutcome], report: IndexReport | None, error: str | None) -> str:
         if report is None:
             return render.index_report_html(outcomes, error=error)
         return render.index_report_html(

@@ -24,11 +24,12 @@ import pytest
 from rag.errors import QuestionError, RagError
 from rag.index.build import build_index
 from rag.index.catalog import Catalog
+from rag.server.guard import guards
+from rag.server.uploads import corpus_file, safe_name, store_upload
 from rag.settings import Settings
 from rag.web import render
-from rag.web.serve import launch_kwargs, parse_auth
+from rag.web.serve import mount_kwargs, parse_auth
 from rag.web.state import RagApp
-from rag.web.uploads import corpus_file, safe_name, store_upload
 from tests.conftest import REPO, SEEDS, free_port, wait_for_http
 
 pytestmark = pytest.mark.integration
@@ -245,12 +246,12 @@ def test_first_start_builds_the_index_and_the_login_guards_the_app(tmp_path: Pat
         stop_app(running.process)
 
 
-def test_launch_settings_come_from_the_settings() -> None:
-    kwargs = launch_kwargs(Settings(host="127.0.0.1", port=7999, auth="u:p:w", max_upload_bytes=1234))
-    assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7999
+def test_server_settings_come_from_the_settings() -> None:
+    settings = Settings(host="127.0.0.1", port=7999, auth="u:p:w", max_upload_bytes=1234)
+    kwargs = mount_kwargs(settings)
     assert kwargs["auth"] == ("u", "p:w") and kwargs["max_file_size"] == 1234
     assert kwargs["show_error"] is False
-    hosts = kwargs["app_kwargs"]["middleware"][0].kwargs["allowed_hosts"]
+    hosts = guards(settings)[0].kwargs["allowed_hosts"]
     assert hosts == ["127.0.0.1", "::1", "localhost"]
     theme_css = kwargs["theme"]._get_theme_css()
     assert "googleapis" not in theme_css and "@import" not in theme_css and "ui-sans-serif" in theme_css
@@ -406,7 +407,7 @@ def test_chat_keeps_answering_while_the_index_is_updated(rag_app: RagApp, tmp_pa
     try:
         for i in range(3):
             (corpus / f"extra-{i}.txt").write_text(ZORB.replace("Zorbian", f"Zorbian{i}"))
-            report, error = rag_app.reindex()
+            report, error = rag_app.service.reindex()
             assert error is None and report is not None and report.added == [f"extra-{i}.txt"]
     finally:
         stop.set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from rag.server.guard import LoginLimiter, allowed_hosts
 from rag.settings import Settings
-from rag.web.guard import LoginLimiter, allowed_hosts
 
 
 def test_allowed_hosts_follow_the_settings() -> None:
@@ -46,7 +46,7 @@ def test_failed_logins_are_limited_per_address_and_other_routes_are_untouched() 
 def test_a_raw_ask_call_with_the_question_alone_gets_the_defaults() -> None:
     import json
 
-    from rag.web.guard import AskDefaults
+    from rag.server.guard import AskDefaults
 
     seen: list[Any] = []
 

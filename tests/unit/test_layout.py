@@ -14,7 +14,7 @@ RAG = Path(__file__).resolve().parents[2] / "rag"
 
 # Stages in pipeline order. A module may import its own package and anything of a
 # lower rank; the shared foundation (records, errors, settings, text helpers) imports no stage.
-RANKS = {"ingest": 1, "llm": 1, "index": 2, "answer": 3, "web": 4, "cli": 5}
+RANKS = {"ingest": 1, "llm": 1, "index": 2, "answer": 3, "server": 4, "web": 5, "cli": 6}
 FOUNDATION = 0
 
 

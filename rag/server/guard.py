@@ -1,5 +1,5 @@
-"""Guards in front of the app, as ASGI middleware: which Host names it answers, how often a login may fail,
-and the optional values of a raw ``/ask`` call.
+"""Guards in front of the server, as ASGI middleware: which Host names it answers, how often a login may fail,
+how large an API request may be, and the optional values of a raw ``/ask`` call.
 
 Host: a page on another site can reach an app on 127.0.0.1 by pointing its own
 name at that address (DNS rebinding); refusing every ``Host`` header but the
@@ -115,8 +115,57 @@ class AskDefaults:
         await self.app(scope, replay, send)
 
 
-def middleware(settings: Settings) -> list[Middleware]:
-    """The guards for ``launch(app_kwargs={"middleware": ...})``: Host names first, then the login limit."""
+class BodyLimit:
+    """Request bodies under ``prefix`` larger than ``limit`` bytes (or a path's own limit in ``uploads``, for POST)
+    get 413 in OpenAI's error shape before any of them reaches the route; a chunked body is counted as it comes."""
+
+    def __init__(self, app: ASGIApp, prefix: str, limit: int, uploads: dict[str, int] | None = None) -> None:
+        self.app, self.prefix, self.limit, self.uploads = app, prefix, limit, uploads or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        limit = self.uploads.get(scope["path"].rstrip("/"), self.limit) if scope["method"] == "POST" else self.limit
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await _too_large(send, limit)
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    error = {"message": f"The request body is larger than {limit:,} bytes (RAG_MAX_REQUEST_BYTES; uploads: "
+             "RAG_MAX_UPLOAD_BYTES).", "type": "invalid_request_error", "param": None, "code": "request_too_large"}
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps({"error": error}).encode()})
+
+
+def guards(settings: Settings) -> list[Middleware]:
+    """The guards of the server (the API with the app mounted on it): Host names first, then the login limit."""
     return [
         Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings)),  # type: ignore[arg-type]
         Middleware(LoginLimiter),  # type: ignore[arg-type]
