@@ -298,6 +298,24 @@ def _app(results: dict[str, Any]) -> list[str]:
             "children (psutil), after answering the questions through gradio_client `/ask`.", ""]
 
 
+def _api(results: dict[str, Any]) -> list[str]:
+    a = results.get("api")
+    if not a:
+        return []
+    if a.get("status") != "ok":
+        return ["## HTTP API overhead", "", f"n/a: {a.get('reason', 'not run')}", ""]
+    rows = [[backend, _get(v, "api_seconds", "n"), _s(_get(v, "chain_invoke_seconds", "median"), 3),
+             _s(_get(v, "api_seconds", "median"), 3), _s(_get(v, "api_stream_seconds", "median"), 3),
+             _ms(_get(v, "overhead_seconds", "median")), _x(v.get("ratio_p50")), v.get("same_answers")]
+            for backend, v in a.items() if isinstance(v, dict)]
+    header = ["backend", "questions", "chain.invoke p50 (s)", "API p50 (s)", "API streamed p50 (s)",
+              "overhead p50 (ms)", "API / invoke", "same answers"]
+    return ["## HTTP API overhead (seeds)", "", *_table(header, rows), "",
+            "The same questions through `chain.invoke` in this process and through `POST /v1/chat/completions` of "
+            "`python app.py` (plain, and streamed to the last byte), in alternating order per question; overhead = "
+            "the median of the per-question differences (HTTP, JSON, the usage count).", ""]
+
+
 def _scale_out(results: dict[str, Any]) -> list[str]:
     s = results.get("scale_out")
     if not s:
@@ -351,7 +369,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     """The whole report as markdown."""
     parts = [
         _header(results), _goals(results), _sizes(results), _ingest(results), _retrieval(results),
-        _answers(results), _baseline(results), _verification(results), _app(results), _scale_out(results),
+        _answers(results), _baseline(results), _verification(results), _app(results), _api(results), _scale_out(results),
         _profiles(results), _notes(results),
     ]
     return "\n".join(line for part in parts for line in part).rstrip() + "\n"

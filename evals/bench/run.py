@@ -57,6 +57,8 @@ class BenchConfig:
     retrieval_questions: int | None = None  # None = all eval questions
     app: bool = True
     app_questions: int = 3
+    api: bool = True  # chain.invoke vs POST /v1/chat/completions, side by side
+    api_questions: int = 10
     scale_out: bool = False
     profile: bool = False
     quick: bool = False
@@ -68,7 +70,7 @@ class BenchConfig:
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         values: dict[str, Any] = {
             "sizes": list(QUICK_SIZES), "questions": 5, "baseline_questions": 3, "verification_questions": 3,
-            "ingest_rounds": 1, "app": False,
+            "ingest_rounds": 1, "app": False, "api": False,
             "quick": True,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -255,6 +257,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "answers": {},
         "baseline": {},
         "app": None,
+        "api": None,
         "scale_out": None,
         "profiles": None,
     }
@@ -310,6 +313,14 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             log.info("app cold start on %s (%s)", target.spec.name, backend)
             questions = [q.question for q in _questions(config.app_questions)]
             results["app"] = app_cold_start(target.settings, work / "app", questions, backend)
+
+        if config.api and "seeds" in prepared:
+            from evals.bench.api import api_overhead
+
+            log.info("API overhead: chain.invoke vs /v1/chat/completions on seeds")
+            questions = [q.question for q in _questions(config.api_questions) if not q.history]
+            results["api"] = api_overhead(prepared["seeds"].settings, work / "api", questions, config.backends)
+            _checkpoint(config, results)
 
         if config.profile:
             results["profiles"] = _run_profiles(config, prepared, model)

@@ -39,14 +39,27 @@ def allowed_hosts(settings: Settings) -> list[str]:
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per client address in ``window`` seconds, then 429."""
+    """At most ``attempts`` failed logins (the login form, or a wrong API key under /v1) per client address in
+    ``window`` seconds, then 429 until the window has passed."""
 
     def __init__(self, app: ASGIApp, attempts: int = 5, window: float = 60.0) -> None:
         self.app, self.attempts, self.window = app, attempts, window
         self._failures: dict[str, list[float]] = {}
 
+    @staticmethod
+    def _failure_statuses(scope: Scope) -> tuple[int, ...]:
+        """The statuses that count as a failed login for this request (none: not a login)."""
+        if scope["type"] != "http":
+            return ()
+        if scope["path"].startswith("/v1/"):
+            return (401,)
+        if scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/login"):
+            return (400, 401, 403)
+        return ()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/login"):
+        failures = self._failure_statuses(scope)
+        if not failures:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("?", 0))[0]
@@ -54,7 +67,10 @@ class LoginLimiter:
         recent = [t for t in self._failures.get(client, []) if now - t < self.window]
         if len(recent) >= self.attempts:
             wait = int(self.window - (now - recent[0])) + 1
-            body = json.dumps({"detail": f"Too many failed logins: try again in {wait} s."}).encode()
+            message = f"Too many failed logins: try again in {wait} s."
+            body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                         "code": "rate_limit_exceeded"}} if scope["path"].startswith("/v1/")
+                              else {"detail": message}).encode()
             await send({"type": "http.response.start", "status": 429,
                         "headers": [(b"content-type", b"application/json"), (b"retry-after", str(wait).encode())]})
             await send({"type": "http.response.body", "body": body})
@@ -67,7 +83,7 @@ class LoginLimiter:
             await send(message)
 
         await self.app(scope, receive, noting_status)
-        if status.get("code") in (400, 401, 403):
+        if status.get("code") in failures:
             recent.append(now)
         if recent:
             self._failures[client] = recent

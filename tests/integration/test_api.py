@@ -283,12 +283,17 @@ def test_api_keys_guard_every_v1_route_and_cors_is_opt_in(seed_settings: Setting
         assert "didn't provide an API key" in missing.json()["error"]["message"]
         wrong = httpx.get(url + "v1/models", headers={"Authorization": "Bearer not-a-key-at-all"}, timeout=30)
         assert wrong.status_code == 401 and "not-a-key-at-all" not in wrong.text
-        for path in ("v1/articles", "v1/articles/x", "v1/no-such-route"):
+        for path in ("v1/articles/x", "v1/no-such-route"):
             assert httpx.get(url + path, timeout=30).status_code == 401
         assert httpx.get(url + "docs", timeout=30).status_code == 200
         assert httpx.get(url + "health", timeout=30).json()["status"] == "ok"
-        reply = openai_client(running, key="second-key").chat.completions.create(model="newsrag", messages=ask(QUESTION))
+        client = openai_client(running, key="second-key")
+        reply = client.chat.completions.create(model="newsrag", messages=ask(QUESTION))
         assert reply.choices[0].message.model_extra["citations"]
+        # a fifth wrong key within the minute: the address waits, even with a right key
+        assert httpx.get(url + "v1/articles", timeout=30).status_code == 401
+        limited = httpx.get(url + "v1/models", headers={"Authorization": "Bearer first-key"}, timeout=30)
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limit_exceeded"
 
         preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
                      "Access-Control-Request-Headers": "authorization,content-type"}

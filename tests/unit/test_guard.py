@@ -43,6 +43,19 @@ def test_failed_logins_are_limited_per_address_and_other_routes_are_untouched() 
     assert _call(limiter, "/gradio_api/info") == 200 and _call(limiter, "/login", method="GET") == 400
 
 
+def test_wrong_api_keys_are_limited_like_logins_and_answered_in_openai_shape() -> None:
+    async def api(scope: Any, receive: Any, send: Any) -> None:  # every key is wrong, except on /v1/models
+        status = 200 if scope["path"] == "/v1/models" else 401
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limiter = LoginLimiter(api, attempts=2, window=60)
+    assert _call(limiter, "/v1/models", method="GET") == 200  # a success is not counted
+    assert [_call(limiter, "/v1/chat/completions") for _ in range(3)] == [401, 401, 429]
+    assert _call(limiter, "/v1/models", method="GET") == 429  # the address waits, whatever the route
+    assert _call(limiter, "/v1/models", client="5.6.7.8", method="GET") == 200
+
+
 def test_a_raw_ask_call_with_the_question_alone_gets_the_defaults() -> None:
     import json
 
