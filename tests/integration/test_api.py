@@ -24,6 +24,7 @@ from rag.answer.prompts import REFUSAL_TEXT
 from rag.settings import Settings
 from tests.conftest import REPO, free_port, wait_for_http
 from tests.integration.test_app import ZORB, Server, copy_seed_index, start_app, stop_app
+from tests.integration.test_app_browser import browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -330,3 +331,36 @@ def test_the_local_model_answers_through_the_api_as_through_the_chain(server: Se
     assert message.model_extra["citations"] == citations(expected)
     streamed = list(client.chat.completions.create(model="newsrag-local", messages=ask(QUESTION), stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == expected.answer
+
+
+# --- the OpenAPI docs ------------------------------------------------------------------------------
+
+
+def test_openapi_lists_every_route() -> None:
+    from rag.server.api import build_api
+
+    app = build_api(Settings(backend="extractive"))
+    paths = {path: set(ops) for path, ops in app.openapi()["paths"].items()}
+    assert paths == {
+        "/v1/models": {"get"}, "/v1/models/{model}": {"get"}, "/v1/chat/completions": {"post"},
+        "/v1/search": {"post"}, "/v1/articles": {"get", "post"}, "/v1/articles/{article_id}": {"get", "delete"},
+        "/health": {"get"},
+    }
+
+
+@pytest.mark.browser
+def test_the_docs_page_renders_every_route_without_leaving_127_0_0_1(server: Server, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server.url + "docs", wait_until="load")
+    page.locator(".opblock").first.wait_for(state="visible", timeout=30_000)
+    shown = {(block.locator(".opblock-summary-method").inner_text().lower(),
+              block.locator(".opblock-summary-path").inner_text().replace("\u200b", ""))
+             for block in page.locator(".opblock").all()}
+    context.close()
+    expected = {(method, path) for path, ops in httpx.get(server.url + "openapi.json", timeout=30).json()["paths"].items()
+                for method in ops}
+    assert shown == expected
+    assert all(url.startswith(server.url) for url in requests), [u for u in requests if not u.startswith(server.url)]
