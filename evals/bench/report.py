@@ -306,14 +306,17 @@ def _api(results: dict[str, Any]) -> list[str]:
         return ["## HTTP API overhead", "", f"n/a: {a.get('reason', 'not run')}", ""]
     rows = [[backend, _get(v, "api_seconds", "n"), _s(_get(v, "chain_invoke_seconds", "median"), 3),
              _s(_get(v, "api_seconds", "median"), 3), _s(_get(v, "api_stream_seconds", "median"), 3),
-             _ms(_get(v, "overhead_seconds", "median")), _x(v.get("ratio_p50")), v.get("same_answers")]
+             _ms(_get(v, "overhead_seconds", "median")), _ms(_get(v, "http_overhead_seconds", "median")),
+             _x(v.get("ratio_p50")), v.get("same_answers")]
             for backend, v in a.items() if isinstance(v, dict)]
     header = ["backend", "questions", "chain.invoke p50 (s)", "API p50 (s)", "API streamed p50 (s)",
-              "overhead p50 (ms)", "API / invoke", "same answers"]
+              "paired difference p50 (ms)", "HTTP overhead p50 (ms)", "API / invoke", "same answers"]
     return ["## HTTP API overhead (seeds)", "", *_table(header, rows), "",
             "The same questions through `chain.invoke` in this process and through `POST /v1/chat/completions` of "
-            "`python app.py` (plain, and streamed to the last byte), in alternating order per question; overhead = "
-            "the median of the per-question differences (HTTP, JSON, the usage count).", ""]
+            "`python app.py` (plain, and streamed to the last byte), in alternating order per question. *Paired "
+            "difference*: the median of API minus invoke per question (with the local model it also holds how warm "
+            "each process's own prompt cache was); *HTTP overhead*: the API call's wall time minus the answer's own "
+            "total in the same reply (HTTP, JSON, the usage count).", ""]
 
 
 def _scale_out(results: dict[str, Any]) -> list[str]:

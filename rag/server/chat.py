@@ -112,7 +112,7 @@ def grounding(answer: Answer) -> Grounding:
     return Grounding(
         refused=answer.refused, refusal_reason=answer.refusal_reason, citations=list(answer.citations),
         passages=list(answer.passages), notice=answer.notice, filter_note=getattr(answer, "filter_note", None),
-        standalone_question=answer.standalone_question,
+        standalone_question=answer.standalone_question, timings=answer.timings,
     )
 
 

@@ -115,6 +115,8 @@ class Grounding(BaseModel):
     filter_note: str | None = Field(None, description="With filters: how many articles matched and were excluded.")
     standalone_question: str | None = Field(None, description="The question as searched (a follow-up rewritten "
                                             "with the conversation).")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds the answer took, by stage "
+                                      "(retrieval, evidence, gate, check, total: since the question).")
 
 
 class AssistantMessage(Grounding):
