@@ -9,6 +9,7 @@ from rag.errors import (
     BackendError,
     CorpusError,
     DiskFullError,
+    FilterError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
@@ -19,7 +20,7 @@ from rag.errors import (
     SettingsError,
 )
 from rag.settings import Settings, get_settings
-from rag.types import Answer, Article, Citation, EvidenceEvent, Passage, RetrievedPassage, TokenEvent
+from rag.types import Answer, Article, Citation, EvidenceEvent, Filters, Passage, RetrievedPassage, TokenEvent
 
 # Heavy entry points (torch, chromadb, llama.cpp) load on first use, so that
 # `import rag` stays cheap for code that only needs settings or records.
@@ -55,6 +56,8 @@ __all__ = [
     "CorpusError",
     "DiskFullError",
     "EvidenceEvent",
+    "FilterError",
+    "Filters",
     "IndexCorruptError",
     "IndexMismatchError",
     "IndexMissingError",

@@ -18,7 +18,7 @@ from rag.errors import RagError
 from rag.logs import configure_logging
 from rag.settings import AnswerStrategy, Backend, Settings, get_settings
 from rag.text import terminal_safe
-from rag.types import Answer, EvidenceEvent, TokenEvent
+from rag.types import Answer, EvidenceEvent, Filters, TokenEvent
 
 app = typer.Typer(
     help="Grounded question answering over a folder of news articles.",
@@ -36,6 +36,24 @@ StrategyOpt = Annotated[
     AnswerStrategy | None,
     typer.Option("--strategy", help="select, generate, extract or auto (RAG_ANSWER_STRATEGY; see the README)."),
 ]
+PublisherOpt = Annotated[
+    list[str] | None,
+    typer.Option("--publisher", help="Only this publisher's articles (case-insensitive; repeat for several)."),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only articles from this date on: YYYY-MM-DD, YYYY-MM or YYYY (undated ones are left out)."),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", help="Only articles up to this date, inclusive: YYYY-MM-DD, YYYY-MM or YYYY."),
+]
+ArticleOpt = Annotated[
+    list[str] | None,
+    typer.Option("--article", help="Only this article: its id, as in `rag search --json` (repeat for several)."),
+]
+# How a filter error names each field: the option that set it.
+_FILTER_OPTIONS = {"publisher": "--publisher", "since": "--since", "until": "--until", "article_ids": "--article"}
 
 
 @app.callback()
@@ -53,6 +71,14 @@ def _options(
 
 def _settings(corpus: Path | None = None, index: Path | None = None, **extra: Any) -> Settings:
     return get_settings(corpus_dir=corpus, index_dir=index, **extra)
+
+
+def _filters(
+    publishers: list[str] | None, since: str | None, until: str | None, articles: list[str] | None
+) -> Filters | None:
+    """The filter options as Filters (None: none given); a malformed one is a FilterError naming the option."""
+    return Filters.parse({"publisher": publishers or None, "since": since, "until": until,
+                          "article_ids": articles or None}, labels=_FILTER_OPTIONS)
 
 
 def _print_json(data: Any) -> None:
@@ -94,6 +120,10 @@ def search(
     k: KOpt = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    publisher: PublisherOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    article: ArticleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the passages retrieved for a query, best first, with their scores."""
@@ -102,12 +132,18 @@ def search(
 
     settings = _settings(corpus, index)
     query = clean_question(query, settings.max_question_chars)  # the same rules as `rag ask`
-    hits = get_search(settings).search(query, k or settings.top_k)
+    filters = _filters(publisher, since, until, article)
+    retrieval = get_search(settings).retrieve(query, k or settings.top_k, filters)
+    hits = retrieval.passages
     if as_json:
         _print_json([hit.model_dump() for hit in hits])
         return
+    note = retrieval.filter_note()
+    if note:
+        typer.echo(terminal_safe(note) + "\n")
     if not hits:
-        typer.echo("No passages found.")
+        typer.echo(f"No passage matches: {terminal_safe(retrieval.no_match_reason())}." if filters is not None
+                   else "No passages found.")
     for rank, hit in enumerate(hits, start=1):
         typer.echo(
             f"{rank}. {terminal_safe(hit.source)} [{hit.start}:{hit.end}]  relevance {hit.relevance:.3f}  "
@@ -141,10 +177,14 @@ def _print_answer(answer: Answer) -> None:
     for c in answer.citations:
         typer.echo(f"[{c.marker}] {terminal_safe(c.title)} ({terminal_safe(c.source)} {c.start}-{c.end})")
         typer.echo(f"    \u201c{c.quote}\u201d")
+    if answer.refused_at == "filters":
+        typer.echo(f"Why: {terminal_safe(answer.refusal_reason or '')}")
     if answer.refused and answer.passages:
         nearest = answer.passages[0]
         where = f"{terminal_safe(nearest.title)} ({terminal_safe(nearest.source)})"
         typer.echo(f"\nNearest passage: {where}, relevance {nearest.relevance:.2f}")
+    if answer.filter_note:
+        typer.echo(f"\n{terminal_safe(answer.filter_note)}")
 
 
 @app.command()
@@ -155,18 +195,24 @@ def ask(
     k: KOpt = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    publisher: PublisherOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    article: ArticleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed articles, with citations."""
     from rag.answer.chain import build_chain
 
+    filters = _filters(publisher, since, until, article)
     settings = _settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy)
     chain = build_chain(settings)
+    request = {"question": question, "filters": filters}
     if as_json:
-        _print_json(chain.invoke(question).model_dump(mode="json"))
+        _print_json(chain.invoke(request).model_dump(mode="json"))
         return
     streamed = False
-    for event in chain.stream(question):
+    for event in chain.stream(request):
         if isinstance(event, TokenEvent) and sys.stdout.isatty():
             typer.echo(event.text, nl=False)
             streamed = True
@@ -183,13 +229,20 @@ def chat(
     k: KOpt = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    publisher: PublisherOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    article: ArticleOpt = None,
 ) -> None:
     """A terminal chat that streams answers and prints their sources (Ctrl-D to quit)."""
     from rag.answer.chain import build_chain
 
+    filters = _filters(publisher, since, until, article)
     chain = build_chain(_settings(corpus, index, backend=backend, top_k=k, answer_strategy=strategy))
     history: list[tuple[str, str]] = []
     typer.echo("Ask about the articles. Empty line or Ctrl-D to quit.")
+    if filters is not None:
+        typer.echo(f"Only articles matching: {terminal_safe(filters.describe())}.")
     while True:
         try:
             question = input("\n> ").strip()
@@ -199,7 +252,7 @@ def chat(
             break
         try:
             streamed = False
-            for event in chain.stream({"question": question, "chat_history": history}):
+            for event in chain.stream({"question": question, "chat_history": history, "filters": filters}):
                 if isinstance(event, EvidenceEvent):
                     titles = sorted({p.title for p in event.passages})
                     typer.echo(f"(searching {len(event.passages)} passages from {len(titles)} articles)")

@@ -12,6 +12,7 @@ the app print it as is, without a traceback.
     ├── IndexReadOnlyError   the index folder cannot be written: make it writable or choose another
     ├── DiskFullError        the disk filled up while indexing: free space, run `rag index` again
     ├── QuestionError        the question is empty or unusable
+    │   └── FilterError      a retrieval filter (publisher, since, until, article ids) is malformed
     ├── SettingsError        a setting (RAG_* variable, .env line, argument) has a value that is not allowed
     └── BackendError         the LLM could not be loaded or reached
         ├── ModelFileError   a GGUF file is missing or fails its checksum
@@ -57,6 +58,13 @@ class DiskFullError(RagError):
 
 class QuestionError(RagError):
     """The question cannot be answered as given (empty, too long, ...)."""
+
+
+class FilterError(QuestionError):
+    """A retrieval filter has a key or value that is not allowed; the message names the field and the form it takes.
+
+    A filter that matches no article is not an error: retrieval then finds nothing and says why.
+    """
 
 
 class SettingsError(RagError):

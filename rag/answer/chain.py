@@ -7,6 +7,8 @@ sentences -> LLM (or extractive) -> citation verification -> :class:`Answer`.
 :class:`TokenEvent`s as the model writes (unverified), and ends with the verified
 :class:`Answer`. ``invoke`` returns that Answer. An LLM that cannot be loaded or
 reached never fails the question: the extractive answer is given with a notice.
+Filters in the input (``{"question": ..., "filters": {"publisher": "Sky News"}}``)
+restrict retrieval; when no article passes them the answer is a refusal that names them.
 """
 
 from __future__ import annotations
@@ -45,7 +47,17 @@ from rag.ingest.cleaning import normalize_text
 from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
 from rag.settings import Settings
 from rag.text import first_line, missing_names, names, replace_surrogates
-from rag.types import Answer, EvidenceEvent, EvidenceItem, RetrievedPassage, StreamEvent, TokenEvent, VerifiedAnswer
+from rag.types import (
+    Answer,
+    EvidenceEvent,
+    EvidenceItem,
+    Filters,
+    Retrieval,
+    RetrievedPassage,
+    StreamEvent,
+    TokenEvent,
+    VerifiedAnswer,
+)
 
 log = logging.getLogger(__name__)
 _QUOTING = "showing the most relevant sentences instead."
@@ -109,9 +121,22 @@ def parse_input(value: ChainInput, max_chars: int) -> tuple[str, list[tuple[str,
     return clean_question(value, max_chars), []
 
 
+def parse_filters(value: ChainInput) -> Filters | None:
+    """The input's ``filters`` (a :class:`Filters` or its mapping form), checked: FilterError says what is wrong."""
+    return Filters.parse(value.get("filters")) if isinstance(value, Mapping) else None
+
+
+def _among(retrieval: Retrieval) -> str:
+    """Where a refusal looked, " among the 2 articles matching the filters (Sky News)"; "" without filters."""
+    if retrieval.filters is None:
+        return ""
+    n = retrieval.articles_matching or 0
+    return f" among the {n} article{'' if n == 1 else 's'} matching the filters ({retrieval.filters.describe()})"
+
+
 class RagChain(Runnable[ChainInput, Answer]):
     """Grounded answering over the index. Accepts a question string or
-    ``{"question": ..., "chat_history": [...]}``; returns an :class:`Answer`."""
+    ``{"question": ..., "chat_history": [...], "filters": {...}}``; returns an :class:`Answer`."""
 
     name = "RagChain"
 
@@ -223,6 +248,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         s = self.settings
         started = time.perf_counter()
         question, history = parse_input(input, s.max_question_chars)
+        filters = parse_filters(input)
         timings: dict[str, float] = {}
         strategy = s.strategy()
 
@@ -234,7 +260,9 @@ class RagChain(Runnable[ChainInput, Answer]):
             model, notice = self._model_or_notice()
         standalone = condense_question(history, question, model)
         search = self.search()
-        retrieval = search.retrieve(standalone, s.top_k)
+        # A Search written before filters existed takes (query, k) only.
+        retrieval = (search.retrieve(standalone, s.top_k, filters) if filters is not None
+                     else search.retrieve(standalone, s.top_k))
         passages = list(retrieval.passages)
         timings["retrieval"] = time.perf_counter() - started
         yield EvidenceEvent(standalone_question=standalone, passages=tuple(passages))
@@ -270,20 +298,27 @@ class RagChain(Runnable[ChainInput, Answer]):
                 confidence=None if gate is None else round(gate.confidence, 4),
                 signals={} if gate is None else gate.signals.as_dict(),
                 short_answer=None if gate is None else gate.phrase,
+                filters=retrieval.filters,
+                filter_note=retrieval.filter_note(),
             )
+
+        if retrieval.filters is not None and not passages:
+            yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, retrieval.no_match_reason(),
+                         refused_at="filters")
+            return
 
         best = max((p.relevance for p in passages), default=0.0)
         if best < s.min_relevance:
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
-                         f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})",
-                         refused_at="relevance")
+                         f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})"
+                         + _among(retrieval), refused_at="relevance")
             return
 
         unknown = missing_names(standalone, " ".join(f"{p.title} {p.text}" for p in passages))
         if unknown and unknown == names(standalone):
             listed = ", ".join(sorted(unknown))
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
-                         f"the retrieved passages never mention {listed}", refused_at="names")
+                         f"the retrieved passages never mention {listed}" + _among(retrieval), refused_at="names")
             return
 
         pool = s.evidence_sentences if strategy == "generate" else s.answer_candidates

@@ -2,8 +2,8 @@
 
 ``FakeEmbedder`` turns words into hashed bag-of-words unit vectors (texts that share
 words are similar, as with MiniLM, only cruder); ``FakeSearch`` retrieves from a few
-in-memory articles with it, returning the same :class:`~rag.types.Retrieval` records
-as :class:`~rag.answer.retrieve.HybridSearch`; ``scripted_model`` is a chat model that
+in-memory articles with it (filters included), returning the same :class:`~rag.types.Retrieval`
+records as :class:`~rag.answer.retrieve.HybridSearch`; ``scripted_model`` is a chat model that
 replies with the given texts in turn. Together with ``build_chain(settings,
 chat_model, search)`` they drive every stage of the chain: refusals, the select
 strategy's gate and checks, generation, streaming and the fallbacks.
@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from rag.dates import date_span
 from rag.ingest.chunking import split_sentences
-from rag.types import Retrieval, RetrievedPassage, SentenceVectors
+from rag.types import Filters, Retrieval, RetrievedPassage, SentenceVectors, publisher_key
 
 _WORD = re.compile(r"[a-z0-9]+")
 DIMENSION = 512
@@ -42,18 +43,25 @@ class FakeEmbedder:
 class FakeSearch:
     """Retrieval over in-memory articles, one passage per paragraph, ranked by :class:`FakeEmbedder` cosine."""
 
-    def __init__(self, articles: Mapping[str, str]) -> None:
-        """``articles``: title -> text (paragraphs separated by blank lines)."""
+    def __init__(
+        self, articles: Mapping[str, str], publishers: Mapping[str, str] | None = None,
+        dates: Mapping[str, str] | None = None,
+    ) -> None:
+        """``articles``: title -> text (paragraphs separated by blank lines); ``publishers`` and ``dates``:
+        title -> the article's publisher and date as stored ("2025", "2025-05-12", ...), for filters.
+        Article ids are "a0", "a1", ... in the order given."""
         self.embedder = FakeEmbedder()
         self.passages: list[RetrievedPassage] = []
         self.sentences: dict[str, SentenceVectors] = {}
+        publishers, dates = publishers or {}, dates or {}
         for number, (title, text) in enumerate(articles.items()):
             start = 0
             for ordinal, paragraph in enumerate(text.split("\n\n")):
                 pid = f"a{number}-{ordinal:04d}"
                 passage = RetrievedPassage(
                     passage_id=pid, article_id=f"a{number}", source=f"{title.lower().replace(' ', '-')}.txt",
-                    title=title, text=paragraph, start=start, end=start + len(paragraph), score=0.0, relevance=0.0,
+                    title=title, publisher=publishers.get(title), date=dates.get(title), text=paragraph,
+                    start=start, end=start + len(paragraph), score=0.0, relevance=0.0,
                 )
                 spans = split_sentences(paragraph)
                 self.passages.append(passage)
@@ -63,15 +71,32 @@ class FakeSearch:
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.embedder.encode(texts)
 
-    def retrieve(self, query: str, k: int) -> Retrieval:
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.encode([query])[0]
+        pool = self.passages
+        filters = None if filters is None or filters.empty else filters
+        matching = total = None
+        undated = 0
+        if filters is not None:
+            articles = {p.article_id: p for p in self.passages}  # one passage stands for its article's fields
+            spelling = {publisher_key(p.publisher): p.publisher for p in articles.values() if p.publisher}
+            filters = filters.model_copy(update={  # as the index spells them, like HybridSearch
+                "publishers": tuple(spelling.get(publisher_key(name), name) for name in filters.publishers)})
+            admitted = {aid for aid, p in articles.items() if filters.admits(aid, p.publisher, p.date)}
+            if filters.dated:  # the undated articles the other filters would have let through
+                rest = filters.model_copy(update={"since": None, "until": None})
+                undated = sum(rest.admits(aid, p.publisher, p.date) and date_span(p.date) is None
+                              for aid, p in articles.items())
+            pool = [p for p in self.passages if p.article_id in admitted]
+            matching, total = len(admitted), len(articles)
         scored = []
-        for passage in self.passages:
+        for passage in pool:
             sims = self.sentences[passage.passage_id].vectors @ vector
             relevance = max(0.0, float(sims.max())) if len(sims) else 0.0
             scored.append(passage.model_copy(update={"score": relevance, "relevance": relevance}))
         best = sorted(scored, key=lambda p: -p.relevance)[:k]
-        return Retrieval(query, vector, tuple(best), {p.passage_id: self.sentences[p.passage_id] for p in best})
+        return Retrieval(query, vector, tuple(best), {p.passage_id: self.sentences[p.passage_id] for p in best},
+                         filters, matching, total, undated)
 
 
 def scripted_model(replies: Sequence[str]) -> FakeListChatModel:

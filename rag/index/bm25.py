@@ -67,7 +67,9 @@ class LexicalIndex:
         model.index(_tokenize([text for _, text in items]), show_progress=False)
         return cls(model, ids, generation)
 
-    def search(self, query: str, k: int) -> list[LexicalHit]:
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:
+        """The k best-scoring passages; ``mask`` (a weight per row of :attr:`ids`, 0 or 1) leaves out the rows
+        it zeroes, for filters: their score becomes 0 and no hit scores 0."""
         if self._model is None or k <= 0:
             return []
         vocab = self._model.vocab_dict
@@ -75,7 +77,7 @@ class LexicalIndex:
         if not tokens:
             return []
         k = min(k, len(self.ids))
-        rows, scores = self._model.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        rows, scores = self._model.retrieve([tokens], k=k, show_progress=False, n_threads=1, weight_mask=mask)
         return [
             LexicalHit(self.ids[int(row)], float(score))
             for row, score in zip(np.asarray(rows)[0], np.asarray(scores)[0], strict=True)

@@ -325,6 +325,12 @@ class Catalog:
         keys = ("id", "source", "title", "publisher", "date", "indexed_at", "passages")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def facet_rows(self) -> tuple[list[tuple[str, str | None, str | None]], list[tuple[str, str]]]:
+        """What retrieval filters look at: (id, publisher, date) of every article, by id, and (passage id,
+        article id) of every passage."""
+        articles = self._query("SELECT id, publisher, date FROM articles ORDER BY id")
+        return articles, self._query("SELECT id, article_id FROM passages")
+
     def counts(self) -> tuple[int, int]:
         """(articles, passages)."""
         articles = self._query("SELECT COUNT(*) FROM articles")[0][0]

@@ -4,7 +4,9 @@ An index folder holds the catalog (SQLite: articles, passages, sentence vectors;
 the source of truth), the BM25 files and, unless a Chroma server holds them, the
 passage vectors. Each folder is opened once per process and shared by every
 search, status line and app session; a wipe (`rag index --rebuild`) makes the
-next ``open`` start afresh. Writing stays with :mod:`rag.index.build`.
+next ``open`` start afresh. The articles' publishers and dates, which filters
+look at, are read into memory once per catalog generation. Writing stays with
+:mod:`rag.index.build`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rag.index.bm25 import LexicalIndex
 from rag.index.catalog import CATALOG_FILE, Catalog, wipe_count, written_here
+from rag.index.facets import ArticleFacets
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,6 +51,8 @@ class Index:
         self._vectors_lock = threading.Lock()
         self._lexical: LexicalIndex | None = None
         self._lexical_lock = threading.Lock()
+        self._facets: ArticleFacets | None = None
+        self._facets_lock = threading.Lock()
 
     @staticmethod
     def exists(settings: Settings) -> bool:
@@ -105,6 +110,16 @@ class Index:
                     saved = LexicalIndex.build(list(self.catalog.iter_passage_texts()), generation)
                 self._lexical = saved
             return self._lexical
+
+    def facets(self) -> ArticleFacets:
+        """Publishers, dates and passages of every article, for filters (read again after re-indexing)."""
+        # The generation is read first: a write during the read leaves facets stamped older, read again next time.
+        generation = self.catalog.generation
+        with self._facets_lock:
+            if self._facets is None or self._facets.generation != generation:
+                articles, passages = self.catalog.facet_rows()
+                self._facets = ArticleFacets(articles, passages, generation)
+            return self._facets
 
     def status(self) -> dict[str, object]:
         """Counts and locations, for `rag info` and the app's status line."""

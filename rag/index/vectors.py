@@ -35,6 +35,8 @@ from rag.text import first_line
 log = logging.getLogger(__name__)
 
 CHROMA_SUBDIR = "chroma"
+# Article ids per filtered query, so a long list never makes one huge request (to a server).
+_WHERE_CHUNK = 1000
 # chromadb's client cache is not thread-safe: two threads opening the same embedded
 # store at once fail ("Could not connect to tenant", KeyError on the path).
 _OPEN_LOCK = threading.Lock()
@@ -190,12 +192,26 @@ class VectorStore:
                 return ids
             offset += page
 
-    def query(self, vector: np.ndarray, n: int) -> list[VectorHit]:
-        """The n nearest passages, most similar first."""
-        if n <= 0:
+    def query(self, vector: np.ndarray, n: int, articles: Sequence[str] | None = None) -> list[VectorHit]:
+        """The n nearest passages, most similar first; only those of ``articles`` (ids) when given.
+
+        The article ids go to Chroma as a ``where`` on the passages' ``article_id``, in slices of
+        ``_WHERE_CHUNK`` (one query each, merged), so a long list never makes one huge request.
+        """
+        if n <= 0 or (articles is not None and not articles):
             return []
+        if articles is None:
+            return self._query(vector, n, None)
+        hits: list[VectorHit] = []
+        for start in range(0, len(articles), _WHERE_CHUNK):
+            chunk = list(articles[start : start + _WHERE_CHUNK])
+            hits += self._query(vector, n, {"article_id": {"$in": chunk}})
+        return sorted(hits, key=lambda hit: -hit.similarity)[:n] if len(articles) > _WHERE_CHUNK else hits
+
+    def _query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[VectorHit]:
         with self._reading():
-            result = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+            result = self.collection.query(query_embeddings=[vector], n_results=n, where=where,
+                                           include=["distances"])
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         # cosine space: distance = 1 - cosine similarity.

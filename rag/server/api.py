@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rag.answer.chain import clean_question
-from rag.errors import RagError
+from rag.errors import FilterError, RagError
 from rag.server import chat
 from rag.server.guard import BodyLimit, guards
 from rag.server.service import ArticleNotFoundError, NewsService
@@ -50,7 +50,7 @@ from rag.server.wire import (
     UploadResult,
 )
 from rag.settings import Settings
-from rag.types import Answer
+from rag.types import Answer, Filters
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,9 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
         chain = service.chain(backend, body.top_k)
         events = chain.stream({"question": question, "chat_history": history, "filters": body.filters})
         try:
-            first = next(events)  # the question is checked and retrieval done before the 200 is sent
+            first = next(events)  # the question and filters are checked, retrieval done, before the 200 is sent
         except Exception as exc:
-            raise ApiError.from_exception(exc, param="messages") from exc
+            raise ApiError.from_exception(exc, param="filters" if isinstance(exc, FilterError) else "messages") from exc
         count = service.count_tokens
         if not body.stream:
             answer = first if _is_answer(first) else _last(events)
@@ -142,11 +142,16 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
     @v1.post("/search", response_model=SearchResult, summary="Retrieval only: the best passages with scores and offsets")
     def search(body: SearchRequest) -> SearchResult:
         try:
+            filters = Filters.parse(body.filters)
+        except FilterError as exc:
+            raise ApiError.from_exception(exc, param="filters") from exc
+        try:
             query = clean_question(body.query, settings.max_question_chars)
         except RagError as exc:
             raise ApiError.from_exception(exc, param="query") from exc
-        retrieval = service.search().retrieve(query, body.k or settings.top_k)
-        return SearchResult(query=query, data=list(retrieval.passages))
+        retrieval = service.search().retrieve(query, body.k or settings.top_k, filters)
+        note = retrieval.no_match_reason() if filters and not retrieval.passages else retrieval.filter_note()
+        return SearchResult(query=query, data=list(retrieval.passages), filter_note=note)
 
     @v1.get("/articles", response_model=ArticleList, summary="The indexed articles, by source file")
     def list_articles(

@@ -111,7 +111,7 @@ def _text(content: object, i: int) -> str:
 def grounding(answer: Answer) -> Grounding:
     return Grounding(
         refused=answer.refused, refusal_reason=answer.refusal_reason, citations=list(answer.citations),
-        passages=list(answer.passages), notice=answer.notice, filter_note=getattr(answer, "filter_note", None),
+        passages=list(answer.passages), notice=answer.notice, filter_note=answer.filter_note,
         standalone_question=answer.standalone_question, timings=answer.timings,
     )
 

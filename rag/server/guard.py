@@ -95,7 +95,7 @@ class AskDefaults:
     """A raw REST call of ``/ask`` may send the question alone: the optional values are filled in before Gradio,
     which counts the values before any of our code runs, sees the body."""
 
-    def __init__(self, app: ASGIApp, defaults: tuple[Any, ...] = ("[]", "", 0)) -> None:
+    def __init__(self, app: ASGIApp, defaults: tuple[Any, ...] = ("[]", "", 0, "{}")) -> None:
         self.app, self.defaults = app, defaults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -17,7 +17,7 @@ from rag.errors import RagError
 from rag.ingest.scan import SUPPORTED_SUFFIXES
 from rag.settings import Settings
 from rag.web import render
-from rag.web.state import BACKENDS, MAX_EXAMPLES, RagApp, api_arguments, friendly_error
+from rag.web.state import BACKENDS, MAX_EXAMPLES, RagApp, api_arguments, api_filters, friendly_error
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,16 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
     def new_chat() -> tuple[list[Any], str, list[Any], str]:
         return [], render.sources_html([], {}), [], ""
 
-    def refresh() -> tuple[Any, Any, Any, Any]:
+    def refresh() -> tuple[Any, Any, Any, Any, Any]:
         try:
             rows = rag.article_rows()
             choices = [(f"{r['title']} ({r['source']})", str(r["id"])) for r in rows]
             samples = [[q] for q in rag.examples()]
             return (rag.status_html(), render.articles_table_html(rows), gr.Dropdown(choices=choices, value=None),
-                    gr.Dataset(samples=samples))
+                    gr.Dataset(samples=samples), gr.Dropdown(choices=rag.publisher_choices()))
         except Exception:
             log.exception("refresh failed")
-            return rag.status_html(), gr.skip(), gr.skip(), gr.skip()
+            return rag.status_html(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         def indexing(done: int, total: int) -> None:  # the chat keeps answering meanwhile
@@ -79,12 +79,17 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
             sample = sample[0] if sample else ""
         return str(sample or "")
 
-    def api_ask(question: str, history_json: str = "[]", backend: str = "", top_k: int = 0) -> dict[str, Any]:
+    def api_ask(
+        question: str, history_json: str = "[]", backend: str = "", top_k: int = 0, filters_json: str = "{}"
+    ) -> dict[str, Any]:
         """Answer a question from the indexed articles. history_json: a JSON list of [user, assistant] pairs
-        of earlier turns; backend: local, openai or extractive ('' = server default); top_k: 0 = default."""
+        of earlier turns; backend: local, openai or extractive ('' = server default); top_k: 0 = default;
+        filters_json: a JSON object restricting the articles, e.g. {"publisher": "Sky News", "since": "2025-05",
+        "until": "2025-05-31", "article_ids": [...]} ('{}' = all articles)."""
         try:
             history, chosen_backend, k = api_arguments(history_json, backend, top_k)
-            return rag.ask(question, history, chosen_backend, k).model_dump(mode="json")
+            filters = api_filters(filters_json)
+            return rag.ask(question, history, chosen_backend, k, filters).model_dump(mode="json")
         except RagError as exc:  # the client's mistake: one line in the log, the message in the reply
             log.info("/ask refused: %s", exc)
             raise gr.Error(str(exc), print_exception=False) from None
@@ -115,7 +120,19 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
                         components=[question], samples=[[q] for q in rag.examples()], label="Try asking",
                         elem_id="examples", samples_per_page=MAX_EXAMPLES,
                     )
-                    with gr.Accordion("Answer settings (this session)", open=False, elem_id="answer-settings"):
+                    with gr.Accordion("Answer settings and filters (this session)", open=False,
+                                      elem_id="answer-settings"):
+                        with gr.Row(elem_id="filters"):  # which articles answers come from
+                            publishers = gr.Dropdown(
+                                rag.publisher_choices(), value=[], multiselect=True, allow_custom_value=True,
+                                label="Publishers", info="Only these publishers' articles (none: all)", scale=2,
+                                elem_id="filter-publishers",
+                            )
+                            since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", max_lines=1, scale=1,
+                                               min_width=120, elem_id="filter-since",
+                                               info="Undated articles are left out")
+                            until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", max_lines=1, scale=1,
+                                               min_width=120, elem_id="filter-until", info="Inclusive")
                         backend = gr.Radio(
                             list(BACKENDS), value=settings.backend, label="Backend",
                             info="local: Qwen via llama.cpp · openai: OpenAI-compatible server · "
@@ -140,7 +157,7 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
                     articles = gr.HTML(render.articles_table_html([]), elem_id="articles-table")
 
         chat_outputs = [chatbot, sources, views_state, question]
-        chat_inputs = [question, chatbot, views_state, backend, top_k]
+        chat_inputs = [question, chatbot, views_state, backend, top_k, publishers, since, until]
         answering = [
             trigger(rag.respond, chat_inputs, chat_outputs, api_visibility="private", show_progress="hidden")
             for trigger in (question.submit, send.click)
@@ -153,7 +170,7 @@ def build_app(settings: Settings | None = None, app: RagApp | None = None) -> gr
         cancels: Any = answering  # gradio's annotation says dicts; it takes the events
         clear.click(new_chat, None, chat_outputs, queue=False, api_visibility="private", cancels=cancels)
         chatbot.clear(new_chat, None, chat_outputs, queue=False, api_visibility="private", cancels=cancels)
-        refresh_outputs = [status, articles, to_remove, examples]
+        refresh_outputs = [status, articles, to_remove, examples, publishers]
         files.upload(upload, files, [report, files, *refresh_outputs], api_visibility="private",
                      concurrency_limit=1, concurrency_id="index")
         remove_btn.click(remove, to_remove, [report, *refresh_outputs], api_visibility="private",

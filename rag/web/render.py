@@ -132,6 +132,11 @@ def notice_html(notice: str) -> str:
     return f'<div class="rag-notice" role="status">⚠ {esc(notice)}</div>'
 
 
+def filter_note_html(note: str | None) -> str:
+    """What the filters let through ("Filtered: Sky News · 1 of 912 articles · 3 undated excluded"), or ""."""
+    return f'<div class="rag-filter-note">{esc(note)}</div>' if note else ""
+
+
 def answer_html(answer: Answer, turn: int) -> str:
     """The verified answer as one chat message (refusals get their own look)."""
     if answer.refused:
@@ -140,6 +145,7 @@ def answer_html(answer: Answer, turn: int) -> str:
     if answer.notice:
         parts.append(notice_html(answer.notice))
     parts.append(f'<div class="rag-answer-text">{linkify_markers(answer.answer, answer.citations, turn)}</div>')
+    parts.append(filter_note_html(answer.filter_note))
     parts.append(_answer_footer(answer))
     parts.append("</div>")
     return "".join(parts)
@@ -167,6 +173,7 @@ def refusal_html(answer: Answer, turn: int, nearest: int = 3) -> str:
     parts.append(f'<div class="rag-refusal-title">{esc(answer.answer or "The articles don’t cover this.")}</div>')
     if answer.refusal_reason:
         parts.append(f'<div class="rag-refusal-reason">Why: {esc(answer.refusal_reason)}</div>')
+    parts.append(filter_note_html(answer.filter_note))
     if answer.passages:
         parts.append('<div class="rag-refusal-near">Nearest passages:</div><ul class="rag-near-list">')
         for i, p in enumerate(answer.passages[:nearest], start=1):

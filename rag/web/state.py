@@ -2,8 +2,8 @@
 
 :class:`RagApp` is the UI's face of the server's :class:`~rag.server.service.NewsService`
 (one chain per backend and top-k, the index lock, uploads and removals): the
-handlers the layout wires to its buttons (answer, streaming; upload, remove,
-status, examples), and HTML for what they report.
+handlers the layout wires to its buttons (answer, streaming, with the session's
+filters; upload, remove, status, examples, publishers), and HTML for what they report.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rag.server.service import BACKENDS, ArticleNotFoundError, NewsService
 from rag.server.uploads import UploadOutcome
 from rag.settings import Settings
 from rag.text import replace_surrogates
-from rag.types import Answer, Article, EvidenceEvent, TokenEvent
+from rag.types import Answer, Article, EvidenceEvent, Filters, TokenEvent
 from rag.web import render
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,35 @@ def api_arguments(history_json: object, backend: object, top_k: object) -> tuple
     if backend is not None and not isinstance(backend, str):
         raise QuestionError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
     return history, backend or None, _top_k(top_k)
+
+
+MAX_FILTERS_JSON_CHARS = 100_000  # a few thousand article ids
+
+
+def api_filters(filters_json: object) -> Filters | None:
+    """The /ask API's ``filters_json`` argument, checked: None for "", "{}" or null; else the filters of a JSON
+    object such as {"publisher": "Sky News", "since": "2025-05-01"}. Raises QuestionError (FilterError) saying
+    what is wrong."""
+    if filters_json is None or filters_json == "":
+        return None
+    value: object = filters_json  # a client that sent the object itself
+    if isinstance(filters_json, str):
+        if len(filters_json) > MAX_FILTERS_JSON_CHARS:
+            raise QuestionError(f"filters_json is {len(filters_json):,} characters; the limit is "
+                                f"{MAX_FILTERS_JSON_CHARS:,}.")
+        try:
+            value = json.loads(filters_json)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+            raise QuestionError(f"filters_json is not valid JSON ({why}).") from None
+    if value is not None and not isinstance(value, dict):
+        raise QuestionError('filters_json must be a JSON object such as {"publisher": "Sky News", '
+                            '"since": "2025-05-01"}.')
+    return Filters.parse(value)
+
+
+# How the chat's filter row names the fields in an error.
+_FILTER_LABELS = {"publisher": "Publishers", "since": "Since", "until": "Until"}
 
 
 def _top_k(value: object) -> int | None:
@@ -118,6 +147,13 @@ class RagApp:
         except Exception as exc:
             log.exception("status failed")
             return render.status_html(None, f"unavailable ({type(exc).__name__})")
+
+    def publisher_choices(self) -> list[tuple[str, str]]:
+        """The filter row's choices: ("Sky News (12)", "Sky News"), most articles first."""
+        try:
+            return [(f"{name} ({count})", name) for name, count in Index.open(self.settings).facets().publishers]
+        except RagError:
+            return []
 
     def article_rows(self) -> list[dict[str, object]]:
         try:
@@ -197,14 +233,18 @@ class RagApp:
 
     # --- answering ----------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), backend: str | None = None,
-            top_k: int | None = None) -> Answer:
-        return self.chain(backend, top_k).invoke({"question": question, "chat_history": list(history)})
+            top_k: int | None = None, filters: Filters | None = None) -> Answer:
+        return self.chain(backend, top_k).invoke({"question": question, "chat_history": list(history),
+                                                  "filters": filters})
 
     def respond(
         self, message: str, chat: list[dict[str, Any]] | None, views: list[render.TurnView] | None,
-        backend: str | None = None, top_k: float | None = None,
+        backend: str | None = None, top_k: float | None = None, publishers: Sequence[str] | str | None = None,
+        since: str | None = None, until: str | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """The chat handler: yields (chat messages, sources panel, turn views, textbox) as the answer streams."""
+        """The chat handler: yields (chat messages, sources panel, turn views, textbox) as the answer streams.
+
+        ``publishers``, ``since`` and ``until`` are the filter row's values (none set: every article)."""
         # Lone surrogates (invalid unicode a browser can send) would break the JSON of every update of the chat.
         question = replace_surrogates(message or "").strip()
         if not question:
@@ -223,7 +263,10 @@ class RagApp:
         last = 0.0
         answer: Answer | None = None
         try:
-            for event in self.chain(backend, int(top_k or 0)).stream({"question": question, "chat_history": history}):
+            filters = Filters.parse({"publisher": publishers or None, "since": since, "until": until},
+                                    labels=_FILTER_LABELS)
+            request = {"question": question, "chat_history": history, "filters": filters}
+            for event in self.chain(backend, int(top_k or 0)).stream(request):
                 if isinstance(event, EvidenceEvent):
                     view = render.TurnView(turn, question, event.passages)
                     summary = render.evidence_summary(event.passages)

@@ -160,6 +160,29 @@ def test_models_search_and_articles(server: Server) -> None:
     assert sky["total"] == 1 and sky["data"][0]["publisher"] == "Sky News"
 
 
+def test_filters_restrict_what_the_api_retrieves_and_answers_from(server: Server) -> None:
+    sky = httpx.get(server.url + "v1/articles", params={"publisher": "Sky News"}, timeout=30).json()["data"][0]["id"]
+    found = httpx.post(server.url + "v1/search", json={"query": "Starmer ECHR", "k": 5,
+                                                        "filters": {"publisher": "sky news"}}, timeout=60).json()
+    assert found["data"] and {p["article_id"] for p in found["data"]} == {sky}
+    assert found["filter_note"].startswith("Filtered: Sky News · 1 of 3 articles")
+    nothing = httpx.post(server.url + "v1/search", json={"query": "Starmer ECHR", "filters": {
+        "since": "2030-01-01", "until": "2030-12-31"}}, timeout=60)
+    assert nothing.status_code == 200 and nothing.json()["data"] == []
+    assert "no article matches the filters" in nothing.json()["filter_note"]
+
+    client = openai_client(server)
+    message = client.chat.completions.create(model="newsrag", messages=ask(QUESTION),
+                                             extra_body={"filters": {"publisher": "Sky News"}}).choices[0].message
+    assert not message.model_extra["refused"]
+    assert {c["article_id"] for c in message.model_extra["citations"]} == {sky}
+    assert {p["article_id"] for p in message.model_extra["passages"]} == {sky}
+    refused = client.chat.completions.create(model="newsrag", messages=ask(QUESTION),
+                                             extra_body={"filters": {"since": "2030"}}).choices[0].message
+    assert refused.model_extra["refused"] is True and "no article matches the filters" in \
+        refused.model_extra["refusal_reason"]
+
+
 # --- every error path: the right status, OpenAI's shape, never a 500 -----------------------
 
 CHAT = "v1/chat/completions"
@@ -193,6 +216,11 @@ OK = {"model": "newsrag", "messages": ask("Who wrote the op-ed?")}
                         "headers": {"Content-Type": "application/json"}}, 413, None, "request_too_large"),
         ("GET", CHAT, {}, 405, None, "method_not_allowed"),
         ("GET", "v1/no-such-route", {}, 404, None, "unknown_url"),
+        ("POST", CHAT, {"json": {**OK, "filters": {"since": "last May"}}}, 400, "filters", None),
+        ("POST", CHAT, {"json": {**OK, "filters": {"colour": "red"}}}, 400, "filters", None),
+        ("POST", CHAT, {"json": {**OK, "filters": {"publisher": 5}}}, 400, "filters", None),
+        ("POST", CHAT, {"json": {**OK, "filters": "Sky News"}}, 400, "filters", None),
+        ("POST", "v1/search", {"json": {"query": "ECHR", "filters": {"until": "2025-13-45"}}}, 400, "filters", None),
         ("POST", "v1/search", {"json": {"query": ""}}, 400, "query", None),
         ("POST", "v1/search", {"json": {"query": "ECHR", "k": 500}}, 400, "k", None),
         ("GET", "v1/articles", {"params": {"limit": "many"}}, 400, "limit", None),
@@ -238,7 +266,7 @@ def test_the_readme_examples_run_as_written(server: Server, tmp_path: Path) -> N
     curl_answer = json.loads(outputs[0])
     assert curl_answer["choices"][0]["message"]["citations"], outputs[0]
     assert '"object":"list"' in outputs[1] and '"object":"article.upload"' in outputs[1], outputs[1]
-    assert "refused: False" in outputs[2]
+    assert "refused: False" in outputs[2] and "Filtered: Sky News" in outputs[2]
 
 
 # --- an upload, then questions about it, then its removal ------------------------------------

@@ -162,11 +162,26 @@ def test_ask_endpoint_takes_history_backend_and_top_k(server: Server, client: An
         (("Why?", "not json"), "history_json is not valid JSON"),
         (("Why?", "[]", "gpt-99"), "Unknown backend 'gpt-99'"),
         (("Why?", "[]", "", 99), "top_k must be a whole number from 1 to 50"),
+        (("Why?", "[]", "", 0, '{"since": "May"}'), "filters.since must be a date like 2025-05-31"),
+        (("Why?", "[]", "", 0, "[]"), "filters_json must be a JSON object"),
     ],
 )
 def test_ask_endpoint_reports_bad_input_as_a_message(client: Any, args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/ask")
+
+
+def test_ask_endpoint_takes_filters(server: Server, client: Any) -> None:
+    sky = client.predict("What did Amnesty International UK say?", "[]", "", 0, '{"publisher": "sky news"}',
+                         api_name="/ask")
+    assert_grounded(sky, Path(server.settings.index_dir))
+    assert {p["publisher"] for p in sky["passages"]} == {"Sky News"}
+    assert sky["filters"]["publishers"] == ["Sky News"] and sky["filter_note"] == "Filtered: Sky News · 1 of 3 articles"
+    later = client.predict("What did Amnesty International UK say?", "[]", "", 0, '{"since": "2026-01"}',
+                           api_name="/ask")
+    assert later["refused"] and later["refused_at"] == "filters" and later["passages"] == []
+    assert later["refusal_reason"] == ("no article matches the filters (since 2026-01-01); "
+                                       "the dates also left out 2 undated articles")
 
 
 def test_two_simultaneous_questions_both_complete(server: Server) -> None:

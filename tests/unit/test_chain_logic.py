@@ -3,12 +3,15 @@ strategy's gate and checks, generation and streaming, and the fallbacks (millise
 
 from __future__ import annotations
 
+import datetime as dt
+
+import numpy as np
 import pytest
 
 from rag import Answer, Settings, build_chain
 from rag.answer.fakes import FakeSearch, scripted_model
-from rag.errors import BackendError
-from rag.types import EvidenceEvent, TokenEvent
+from rag.errors import BackendError, FilterError
+from rag.types import EvidenceEvent, Filters, Retrieval, TokenEvent
 
 ARTICLES = {
     "Starmer rules out leaving the ECHR": (
@@ -122,3 +125,75 @@ def test_an_injected_instruction_is_never_evidence_so_its_echo_cannot_be_verifie
     answer = chain.invoke(question)
     assert injected not in answer.evidence
     assert all(injected not in c.quote for c in answer.citations)
+
+
+# --- filters -------------------------------------------------------------------------
+
+PUBLISHERS = {"Starmer rules out leaving the ECHR": "Sky News", "Storm closes schools": "BBC News"}
+DATES = {"Starmer rules out leaving the ECHR": "2025-05-12"}  # the storm article is undated
+STORM = "Which schools did Storm Darragh close?"
+
+
+@pytest.fixture
+def filed() -> FakeSearch:
+    return FakeSearch(ARTICLES, publishers=PUBLISHERS, dates=DATES)
+
+
+def test_filters_restrict_the_passages_and_the_answer_says_so(filed: FakeSearch) -> None:
+    chain = build_chain(settings(backend="extractive"), search=filed)
+    answer = chain.invoke({"question": STORM, "filters": {"publisher": "bbc  NEWS"}})
+    assert not answer.refused and answer.passages and {p.publisher for p in answer.passages} == {"BBC News"}
+    assert answer.filters == Filters(publishers=("BBC News",))
+    assert answer.filter_note == "Filtered: BBC News · 1 of 2 articles"
+    plain = chain.invoke(STORM)
+    assert plain.filters is None and plain.filter_note is None and len(plain.passages) > len(answer.passages)
+
+
+def test_no_article_matching_is_a_refusal_that_names_the_filters(filed: FakeSearch) -> None:
+    chain = build_chain(settings(), chat_model=scripted_model(["unused"]), search=filed)
+    events = list(chain.stream({"question": WHY, "filters": Filters(publishers=("Sky News",),
+                                                                     since=dt.date(2026, 1, 1))}))
+    assert isinstance(events[0], EvidenceEvent) and events[0].passages == ()
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.refused and answer.refused_at == "filters"
+    assert answer.refusal_reason == "no article matches the filters (Sky News, since 2026-01-01)"
+    assert answer.filter_note == "Filtered: Sky News, since 2026-01-01 · 0 of 2 articles"
+    inverted = chain.invoke({"question": WHY, "filters": {"since": "2025-06", "until": "2025-05"}})
+    assert inverted.refused_at == "filters" and "2025-06-01 to 2025-05-31" in (inverted.refusal_reason or "")
+
+
+def test_a_date_filter_leaves_out_undated_articles_and_counts_them(filed: FakeSearch) -> None:
+    chain = build_chain(settings(), chat_model=scripted_model(["unused"]), search=filed)
+    answer = chain.invoke({"question": STORM, "filters": {"since": "2025"}})
+    assert all(p.title != "Storm closes schools" for p in answer.passages)
+    assert answer.filter_note == "Filtered: since 2025-01-01 · 1 of 2 articles · 1 undated excluded"
+    # The relevance check still runs, on what the filters left, and says where it looked.
+    assert answer.refused and answer.refused_at == "relevance"
+    assert "among the 1 article matching the filters (since 2025-01-01)" in (answer.refusal_reason or "")
+
+
+def test_the_names_check_runs_on_the_filtered_passages(filed: FakeSearch) -> None:
+    chain = build_chain(settings(), chat_model=scripted_model(["unused"]), search=filed)
+    answer = chain.invoke({"question": "Why did Macron rule out quitting the convention?",
+                           "filters": {"publisher": "Sky News"}})
+    assert answer.refused and answer.refused_at == "names"
+    assert "matching the filters (Sky News)" in (answer.refusal_reason or "")
+
+
+def test_malformed_filters_are_the_callers_mistake(filed: FakeSearch) -> None:
+    chain = build_chain(settings(backend="extractive"), search=filed)
+    with pytest.raises(FilterError, match="filters.until must be a date like 2025-05-31"):
+        chain.invoke({"question": WHY, "filters": {"until": "yesterday"}})
+
+
+def test_a_search_written_before_filters_still_answers_unfiltered_questions(search: FakeSearch) -> None:
+    class OldSearch:
+        def retrieve(self, query: str, k: int) -> Retrieval:
+            return search.retrieve(query, k)
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return search.encode(texts)
+
+    answer = build_chain(settings(backend="extractive"), search=OldSearch()).invoke(
+        {"question": WHY, "filters": {}})
+    assert not answer.refused and answer.filters is None

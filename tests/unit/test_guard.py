@@ -81,4 +81,4 @@ def test_a_raw_ask_call_with_the_question_alone_gets_the_defaults() -> None:
     post("/gradio_api/call/ask", b'{"data": ["Why?"]}')
     post("/gradio_api/call/ask", b'{"data": ["Why?", "[]", "local", 3]}')
     post("/gradio_api/call/other", b'{"data": ["Why?"]}')
-    assert [s["data"] for s in seen] == [["Why?", "[]", "", 0], ["Why?", "[]", "local", 3], ["Why?"]]
+    assert [s["data"] for s in seen] == [["Why?", "[]", "", 0, "{}"], ["Why?", "[]", "local", 3, "{}"], ["Why?"]]

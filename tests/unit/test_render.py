@@ -230,6 +230,16 @@ def test_notice_is_a_banner_on_the_answer() -> None:
     assert 'class="rag-notice"' in markup and "LLM unreachable; extractive answer." in visible(markup)
 
 
+def test_the_filter_note_is_shown_under_answers_and_refusals_escaped() -> None:
+    note = "Filtered: <b>Sky</b> News · 1 of 912 articles · 3 undated excluded"
+    for markup in (render.answer_html(answer("Claim [1].", (citation(),), filter_note=note), 0),
+                   render.refusal_html(answer("The articles don't cover this.", refused=True, filter_note=note,
+                                              refusal_reason="no article matches the filters (Sky News)"), 0)):
+        assert 'class="rag-filter-note"' in markup and note in visible(markup)
+        assert "<b>" not in markup
+    assert "rag-filter-note" not in render.answer_html(answer("Claim [1].", (citation(),)), 0)
+
+
 def test_sources_panel_shows_only_the_last_turn_and_streaming_evidence() -> None:
     p = passage(also_in=(PassageRef(passage_id="b-1", article_id="b", source="b.txt", title="Other <i>", start=0,
                                     end=5),))
