@@ -13,15 +13,12 @@ API call's wall time minus the answer's own ``timings["total"]`` in the same rep
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from evals.bench.app import REPO, _free_port, _wait_ready
+from evals.bench.app import _wait_ready, start_app, stop
 from evals.bench.stats import ratio, summarize
 from rag.settings import Settings
 
@@ -38,15 +35,9 @@ def api_overhead(settings: Settings, workdir: Path, questions: list[str], backen
     index = workdir / "index"
     shutil.rmtree(index, ignore_errors=True)
     shutil.copytree(settings.index_dir, index)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k == "RAG_MODEL_CACHE"}
-    env.update(RAG_CORPUS_DIR=str(settings.corpus_dir), RAG_INDEX_DIR=str(index), RAG_BACKEND=backends[0],
-               RAG_HOST="127.0.0.1", RAG_PORT=str(port), PYTHONUNBUFFERED="1")
-    url = f"http://127.0.0.1:{port}"
     log_path = workdir / "api.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=workdir, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+    process, url = start_app(settings.corpus_dir, index, backends[0], workdir, log_path)
+    url = url.rstrip("/")
     try:
         _wait_ready(f"{url}/health", process, 300)
         results: dict[str, Any] = {"status": "ok", "index": settings.index_dir.name, "questions": len(questions)}
@@ -60,12 +51,7 @@ def api_overhead(settings: Settings, workdir: Path, questions: list[str], backen
         log.warning("API benchmark failed: %s\n%s", exc, tail)
         return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(index, ignore_errors=True)
 
 

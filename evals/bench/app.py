@@ -81,17 +81,8 @@ def app_cold_start(
     index = workdir / "index"
     shutil.rmtree(index, ignore_errors=True)
     shutil.copytree(settings.index_dir, index)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k == "RAG_MODEL_CACHE"}
-    env.update(
-        RAG_CORPUS_DIR=str(settings.corpus_dir), RAG_INDEX_DIR=str(index), RAG_BACKEND=backend,
-        RAG_HOST="127.0.0.1", RAG_PORT=str(port), PYTHONUNBUFFERED="1",
-    )
-    url = f"http://127.0.0.1:{port}/"
     log_path = workdir / "app.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, str(app)], cwd=workdir, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+    process, url = start_app(settings.corpus_dir, index, backend, workdir, log_path)
     try:
         ready = _wait_ready(url, process, timeout)
         rss_ready = tree_rss(process.pid)
@@ -127,10 +118,27 @@ def app_cold_start(
         log.warning("app cold start failed: %s\n%s", exc, tail)
         return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(index, ignore_errors=True)
+
+
+def start_app(corpus: Path, index: Path, backend: str, workdir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`python app.py` on a free port of 127.0.0.1 with only these RAG_* settings; (process, its URL with a slash)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k == "RAG_MODEL_CACHE"}
+    env.update(RAG_CORPUS_DIR=str(corpus), RAG_INDEX_DIR=str(index), RAG_BACKEND=backend, RAG_HOST="127.0.0.1",
+               RAG_PORT=str(port), PYTHONUNBUFFERED="1")
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=workdir, env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}/"
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process, killing it when it does not exit within 20 s."""
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.errors import QuestionError, RagError
-from rag.types import Citation, RetrievedPassage
+from rag.types import Article, Citation, RetrievedPassage
 
 # --- requests --------------------------------------------------------------------------------
 
@@ -203,16 +203,10 @@ class ArticleList(BaseModel):
     total: int = Field(description="Articles matching, before limit and offset.")
 
 
-class ArticleDetail(BaseModel):
+class ArticleDetail(Article):
+    """One indexed article: its cleaned text (every passage and citation offset refers to it) and metadata."""
+
     object: Literal["article"] = "article"
-    id: str
-    source: str
-    title: str
-    publisher: str | None = None
-    date: str | None = None
-    url: str | None = None
-    content_hash: str
-    text: str = Field(description="The cleaned text; every passage and citation offset refers to it.")
 
 
 class UploadResult(BaseModel):

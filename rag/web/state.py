@@ -54,19 +54,9 @@ def api_arguments(history_json: object, backend: object, top_k: object) -> tuple
     Raises QuestionError saying what is wrong, for anything a client can send: history as JSON text or an
     array, too long or nested too deep; top_k as a number or numeric text, 0 or empty for the default.
     """
-    if history_json is None or history_json == "":
-        history: object = []
-    elif isinstance(history_json, str):
-        if len(history_json) > MAX_HISTORY_JSON_CHARS:
-            raise QuestionError(f"history_json is {len(history_json):,} characters; the limit is "
-                                f"{MAX_HISTORY_JSON_CHARS:,}: send fewer or shorter turns.")
-        try:
-            history = json.loads(history_json)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
-            raise QuestionError(f"history_json is not valid JSON ({why}).") from None
-    else:
-        history = history_json  # a client that sent the array itself
+    history = _json_argument("history_json", history_json, MAX_HISTORY_JSON_CHARS, "send fewer or shorter turns")
+    if history is None:
+        history = []
     if not isinstance(history, list):
         raise QuestionError("history_json must be a JSON list of [user, assistant] pairs.")
     if backend is not None and not isinstance(backend, str):
@@ -81,22 +71,27 @@ def api_filters(filters_json: object) -> Filters | None:
     """The /ask API's ``filters_json`` argument, checked: None for "", "{}" or null; else the filters of a JSON
     object such as {"publisher": "Sky News", "since": "2025-05-01"}. Raises QuestionError (FilterError) saying
     what is wrong."""
-    if filters_json is None or filters_json == "":
-        return None
-    value: object = filters_json  # a client that sent the object itself
-    if isinstance(filters_json, str):
-        if len(filters_json) > MAX_FILTERS_JSON_CHARS:
-            raise QuestionError(f"filters_json is {len(filters_json):,} characters; the limit is "
-                                f"{MAX_FILTERS_JSON_CHARS:,}.")
-        try:
-            value = json.loads(filters_json)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
-            raise QuestionError(f"filters_json is not valid JSON ({why}).") from None
+    value = _json_argument("filters_json", filters_json, MAX_FILTERS_JSON_CHARS, "send fewer article ids")
     if value is not None and not isinstance(value, dict):
         raise QuestionError('filters_json must be a JSON object such as {"publisher": "Sky News", '
                             '"since": "2025-05-01"}.')
     return Filters.parse(value)
+
+
+def _json_argument(name: str, value: object, max_chars: int, advice: str) -> object:
+    """A JSON argument of /ask: None for "" or None, JSON text parsed (within max_chars), anything else as sent
+    (a client that sent the array or object itself). Raises QuestionError naming the argument."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return value
+    if len(value) > max_chars:
+        raise QuestionError(f"{name} is {len(value):,} characters; the limit is {max_chars:,}: {advice}.")
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise QuestionError(f"{name} is not valid JSON ({why}).") from None
 
 
 # How the chat's filter row names the fields in an error.
