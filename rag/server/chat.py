@@ -66,11 +66,15 @@ def check_supported(request: ChatCompletionRequest) -> None:
     if request.logprobs or request.top_logprobs:
         raise ApiError(400, "logprobs are not supported: the answer is quoted or verified text, not sampled.",
                        param="logprobs")
-    if request.tools:
-        raise ApiError(400, "tools are not supported: newsrag answers from its articles only.", param="tools")
-    if request.tool_choice not in (None, "none"):
-        raise ApiError(400, "tool_choice is not supported: newsrag answers from its articles only.",
-                       param="tool_choice")
+    for name in ("tools", "functions"):
+        if getattr(request, name):
+            raise ApiError(400, f"{name} are not supported: newsrag answers from its articles only.", param=name)
+    for name in ("tool_choice", "function_call"):
+        if getattr(request, name) not in (None, "none"):
+            raise ApiError(400, f"{name} is not supported: newsrag answers from its articles only.", param=name)
+    if request.audio or (request.modalities and set(request.modalities) != {"text"}):
+        raise ApiError(400, "Only text output is supported (modalities ['text'], no audio).",
+                       param="audio" if request.audio else "modalities")
     if request.response_format and request.response_format.get("type") != "text":
         raise ApiError(400, "Only response_format {'type': 'text'} is supported: the answer is text with [n] "
                        "markers; its citations come as JSON in the message's citations field.",

@@ -69,12 +69,22 @@ class ChatCompletionRequest(_Request):
     store: bool | None = None
     parallel_tool_calls: bool | None = None
     service_tier: str | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
     # Accepted only when they ask for nothing newsrag cannot do.
     logprobs: bool | None = Field(None, description="Only false.")
     top_logprobs: int | None = Field(None, description="Only 0.")
     response_format: dict[str, Any] | None = Field(None, description='Only {"type": "text"}.')
     tools: list[dict[str, Any]] | None = Field(None, description="Not supported (only an empty list).")
     tool_choice: str | dict[str, Any] | None = Field(None, description='Only "none".')
+    functions: list[dict[str, Any]] | None = Field(None, description="Not supported (only an empty list).")
+    function_call: str | dict[str, Any] | None = Field(None, description='Only "none".')
+    modalities: list[str] | None = Field(None, description='Only ["text"].')
+    audio: dict[str, Any] | None = Field(None, description="Not supported.")
     # newsrag's extensions (the openai SDK sends them with extra_body={...}).
     filters: dict[str, Any] | None = Field(
         None, description="newsrag extension: retrieve only from matching articles, e.g. "

@@ -134,6 +134,17 @@ def test_langchain_chat_openai_invokes_and_streams(server: Server, seed_settings
     assert "".join(str(chunk.content) for chunk in llm.stream(question)) == expected.answer
 
 
+def test_the_parameters_openai_clients_send_are_accepted_and_ignored(server: Server) -> None:
+    reply = openai_client(server).chat.completions.create(
+        model="newsrag", messages=[{"role": "developer", "content": "Be brief."}, *ask(QUESTION)], temperature=1.3,
+        top_p=0.5, max_tokens=5, max_completion_tokens=5, stop=["."], seed=7, presence_penalty=1, frequency_penalty=1,
+        logit_bias={"50256": -100}, user="u-1", metadata={"app": "test"}, store=False, parallel_tool_calls=False,
+        n=1, logprobs=False, response_format={"type": "text"}, tool_choice="none", modalities=["text"],
+        reasoning_effort="low", service_tier="auto",
+    )
+    assert reply.choices[0].message.model_extra["citations"] and len(reply.choices) == 1
+
+
 def test_a_refusal_is_an_ordinary_message_flagged_refused(server: Server) -> None:
     message = openai_client(server).chat.completions.create(
         model="newsrag", messages=ask("What is the boiling point of tungsten?")).choices[0].message
@@ -210,6 +221,8 @@ OK = {"model": "newsrag", "messages": ask("Who wrote the op-ed?")}
         ("POST", CHAT, {"json": {**OK, "n": 3}}, 400, "n", None),
         ("POST", CHAT, {"json": {**OK, "tools": [{"type": "function", "function": {"name": "f"}}]}}, 400, "tools",
          None),
+        ("POST", CHAT, {"json": {**OK, "functions": [{"name": "f"}]}}, 400, "functions", None),
+        ("POST", CHAT, {"json": {**OK, "modalities": ["text", "audio"]}}, 400, "modalities", None),
         ("POST", CHAT, {"json": {**OK, "frobnicate": True}}, 400, "frobnicate", None),
         ("POST", CHAT, {"json": {**OK, "top_k": 0}}, 400, "top_k", None),
         ("POST", CHAT, {"content": b'{"model": "' + b"x" * 1_100_000 + b'"}',
