@@ -525,7 +525,7 @@ def test_odd_question_is_answered_by_the_app_api_and_the_chat(app: Server, case:
     assert event == "complete", outputs
     assert_clean_answer(outputs[0])
 
-    message = ui_event(app.url, "question", "submit", [question, [], None, "extractive", 5])
+    message = ui_event(app.url, "question", "submit", [question, [], None, "extractive", 5, [], "", ""])
     assert message["success"], message
     chat = message["output"]["data"][0]
     assert [m["role"] for m in chat] == ["user", "assistant"]
