@@ -311,6 +311,39 @@ def test_an_uploaded_article_answers_through_the_api_until_it_is_deleted(server:
     assert httpx.get(server.url + f"v1/articles/{article_id}", timeout=30).status_code == 404
 
 
+def test_twenty_concurrent_chats_while_an_article_is_indexed_through_the_api(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = openai_client(server)
+    questions = [QUESTION, "Who wrote the op-ed with Starmer?", "What did Amnesty International UK say?",
+                 "What did Suella Braverman say?"]
+
+    def chat(i: int) -> tuple[bool, str]:
+        messages = ask(questions[i % len(questions)])
+        if i % 2:
+            chunks = list(client.chat.completions.create(model="newsrag", messages=messages, stream=True))
+            final = next(c for c in chunks if c.choices and c.choices[0].finish_reason == "stop")
+            return final.choices[0].delta.model_extra["refused"], "".join(
+                c.choices[0].delta.content or "" for c in chunks if c.choices)
+        message = client.chat.completions.create(model="newsrag", messages=messages).choices[0].message
+        return message.model_extra["refused"], message.content or ""
+
+    article = ZORB.replace("Zorbian", "Quellish").replace("40 million crowns", "12 million florins")
+    with ThreadPoolExecutor(max_workers=21) as pool:
+        upload = pool.submit(httpx.post, server.url + "v1/articles", timeout=300,
+                             files={"file": ("quellish.txt", article.encode(), "text/plain")})
+        chats = [pool.submit(chat, i) for i in range(20)]
+        results = [future.result(timeout=300) for future in chats]
+        uploaded = upload.result(timeout=300)
+    assert uploaded.status_code == 201, uploaded.text
+    assert all(not refused and "[1]" in content for refused, content in results), results
+    message = client.chat.completions.create(
+        model="newsrag", messages=ask("How much will the Quellish Lighthouse Act cost?")).choices[0].message
+    assert "12 million florins" in message.content
+    article_id = uploaded.json()["articles"][0]["id"]
+    assert httpx.delete(server.url + f"v1/articles/{article_id}", timeout=120).status_code == 200
+
+
 # --- keys, the login, CORS (`rag serve`, the API alone) -----------------------------------------
 
 
