@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         None, description="Host names the app answers to, comma-separated ('*' for any); default: 127.0.0.1, "
         "localhost and RAG_HOST, or any when RAG_HOST is 0.0.0.0 (a guard against DNS rebinding)."
     )
-    concurrency_limit: int = Field(2, ge=1, description="Chats answered at once; the rest wait in the queue.")
+    concurrency_limit: int = Field(2, ge=1, description="Chats answered at once (the chat page, and the API apart); the rest wait in the queue.")
     max_upload_bytes: int = Field(5_000_000, gt=0, description="Largest article accepted by the upload form and the API.")
 
     # --- HTTP API (/v1, beside the app or alone with `rag serve`) -----------------

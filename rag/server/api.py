@@ -13,7 +13,7 @@ import hmac
 import importlib.metadata
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,12 +25,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rag.answer.chain import clean_question
 from rag.errors import FilterError, RagError
 from rag.server import chat
+from rag.server.admission import Admission, Busy
 from rag.server.guard import BodyLimit, guards
 from rag.server.service import ArticleNotFoundError, NewsService
 from rag.server.wire import (
@@ -55,6 +57,7 @@ from rag.types import Answer, Filters
 log = logging.getLogger(__name__)
 
 MAX_LIST = 1000
+MAX_WAITING = 100  # API questions waiting for an answer slot; more get 503 (the chat queue holds as many)
 DOCS_ASSETS = "/docs-assets"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": what}
@@ -73,6 +76,7 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
     service = service or NewsService(settings)
     keys = api_keys(settings)
     started = int(time.time())
+    admission = Admission(settings.concurrency_limit, MAX_WAITING)
     app = FastAPI(
         title="newsrag API",
         version=_version(),
@@ -122,21 +126,54 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
         responses={200: {"content": {"text/event-stream": {"schema": ChatCompletionChunk.model_json_schema()}},
                          "description": "A chat.completion, or with stream=true a stream of chat.completion.chunk"}},
     )
-    def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest) -> Any:
         backend = chat.backend_of(body.model)
         chat.check_supported(body)
         question, history = chat.conversation(body)
         chain = service.chain(backend, body.top_k)
-        events = chain.stream({"question": question, "chat_history": history, "filters": body.filters})
-        try:
-            first = next(events)  # the question and filters are checked, retrieval done, before the 200 is sent
-        except Exception as exc:
-            raise ApiError.from_exception(exc, param="filters" if isinstance(exc, FilterError) else "messages") from exc
         count = service.count_tokens
+
+        def start() -> tuple[Any, Iterator[Any]]:
+            events = chain.stream({"question": question, "chat_history": history, "filters": body.filters})
+            try:  # the question and filters are checked, retrieval done, before the 200 is sent
+                return next(events), events
+            except Exception as exc:
+                raise ApiError.from_exception(exc, param="filters" if isinstance(exc, FilterError) else "messages") \
+                    from exc
+
+        try:
+            await admission.acquire()
+        except Busy as exc:
+            raise ApiError(503, str(exc), code="server_busy") from exc
         if not body.stream:
-            answer = first if _is_answer(first) else _last(events)
+            try:
+                first, events = await run_in_threadpool(start)
+                answer = first if _is_answer(first) else await run_in_threadpool(_last, events)
+            finally:
+                admission.release()
             return chat.completion(body, answer, count)
-        return StreamingResponse(chat.sse_stream(body, _chain(first, events), count), media_type="text/event-stream",
+        released = False
+
+        def release_once() -> None:  # the stream's end, or the response's background task after a disconnect
+            nonlocal released
+            if not released:
+                released = True
+                admission.release()
+
+        try:
+            first, events = await run_in_threadpool(start)
+        except BaseException:
+            release_once()
+            raise
+
+        async def streamed() -> AsyncIterator[str]:
+            try:
+                async for line in iterate_in_threadpool(chat.sse_stream(body, _chain(first, events), count)):
+                    yield line
+            finally:
+                release_once()
+
+        return StreamingResponse(streamed(), media_type="text/event-stream", background=BackgroundTask(release_once),
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @v1.post("/search", response_model=SearchResult, summary="Retrieval only: the best passages with scores and offsets")

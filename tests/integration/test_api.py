@@ -344,6 +344,22 @@ def test_twenty_concurrent_chats_while_an_article_is_indexed_through_the_api(ser
     assert httpx.delete(server.url + f"v1/articles/{article_id}", timeout=120).status_code == 200
 
 
+@pytest.mark.llm
+def test_a_stream_the_client_drops_gives_its_answer_slot_back(seed_settings: Settings, tmp_path: Path) -> None:
+    running = start_api(copy_seed_index(seed_settings, tmp_path), tmp_path, RAG_CONCURRENCY_LIMIT="1")
+    try:
+        body = {"model": "newsrag-local", "stream": True, "messages": ask(QUESTION)}
+        for _ in range(2):  # dropped after the first event, while the local model is still judging the quotes
+            with httpx.stream("POST", running.url + CHAT, json=body, timeout=120) as stream:
+                assert next(stream.iter_lines()).startswith("data: ")
+        # the only slot comes back: an answer arrives (a leaked slot would make this wait until the timeout)
+        reply = httpx.post(running.url + CHAT, json={**body, "model": "newsrag-extractive", "stream": False},
+                           timeout=90)
+        assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["citations"]
+    finally:
+        stop_app(running.process)
+
+
 # --- keys, the login, CORS (`rag serve`, the API alone) -----------------------------------------
 
 

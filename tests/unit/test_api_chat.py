@@ -91,3 +91,34 @@ def test_an_error_after_the_200_travels_as_an_error_event() -> None:
     events = events_of(chat.sse_stream(request(stream=True), failing(), len))
     assert events[-1]["error"]["code"] == "internal_error" and "RuntimeError" in events[-1]["error"]["message"]  # type: ignore[index]
     assert "data: [DONE]" not in events
+
+
+def test_admission_runs_so_many_lets_so_many_wait_and_refuses_the_rest() -> None:
+    import asyncio
+
+    from rag.server.admission import Admission, Busy
+
+    async def scenario() -> list[str]:
+        gate = Admission(running=1, waiting=1)
+        order: list[str] = []
+        await gate.acquire()  # the one running answer
+
+        async def second() -> None:
+            async with gate.slot():
+                order.append("second ran")
+
+        waiter = asyncio.create_task(second())
+        await asyncio.sleep(0.01)
+        assert gate.waiting == 1
+        try:
+            await gate.acquire()
+        except Busy as exc:
+            order.append(str(exc))
+        gate.release()
+        await waiter
+        async with gate.slot():  # free again
+            order.append("third ran")
+        return order
+
+    assert asyncio.run(scenario()) == [
+        "The server is busy: 1 questions are waiting for an answer; try again shortly.", "second ran", "third ran"]
