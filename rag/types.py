@@ -358,6 +358,13 @@ class Retrieval:
         note = f"Filtered: {self.filters.describe()} · {self.articles_matching} of {total} article{_s(total)}"
         return note + (f" · {self.undated_excluded} undated excluded" if self.undated_excluded else "")
 
+    def searched_among(self) -> str:
+        """Where a refusal looked, " among the 2 articles matching the filters (Sky News)"; "" without filters."""
+        if self.filters is None:
+            return ""
+        n = self.articles_matching or 0
+        return f" among the {n} article{_s(n)} matching the filters ({self.filters.describe()})"
+
     def no_match_reason(self) -> str:
         """Why a filtered retrieval found nothing: "no article matches the filters (Sky News, since 2026-01-01)"."""
         described = self.filters.describe() if self.filters is not None else "no filters"

@@ -12,6 +12,7 @@ API call's wall time minus the answer's own ``timings["total"]`` in the same rep
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -68,8 +69,6 @@ def _side_by_side(chain: Any, client: Any, model: str, questions: list[str]) -> 
             message = reply.json()["choices"][0]["message"]
             served.append(elapsed - message["timings"]["total"])
             return elapsed, message["content"]
-        import json
-
         content = []
         with client.stream("POST", "/v1/chat/completions", json=body) as reply:
             reply.raise_for_status()

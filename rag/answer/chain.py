@@ -52,7 +52,6 @@ from rag.types import (
     EvidenceEvent,
     EvidenceItem,
     Filters,
-    Retrieval,
     RetrievedPassage,
     StreamEvent,
     TokenEvent,
@@ -124,14 +123,6 @@ def parse_input(value: ChainInput, max_chars: int) -> tuple[str, list[tuple[str,
 def parse_filters(value: ChainInput) -> Filters | None:
     """The input's ``filters`` (a :class:`Filters` or its mapping form), checked: FilterError says what is wrong."""
     return Filters.parse(value.get("filters")) if isinstance(value, Mapping) else None
-
-
-def _among(retrieval: Retrieval) -> str:
-    """Where a refusal looked, " among the 2 articles matching the filters (Sky News)"; "" without filters."""
-    if retrieval.filters is None:
-        return ""
-    n = retrieval.articles_matching or 0
-    return f" among the {n} article{'' if n == 1 else 's'} matching the filters ({retrieval.filters.describe()})"
 
 
 class RagChain(Runnable[ChainInput, Answer]):
@@ -311,14 +302,14 @@ class RagChain(Runnable[ChainInput, Answer]):
         if best < s.min_relevance:
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
                          f"no passage is relevant enough (best relevance {best:.2f} < {s.min_relevance:.2f})"
-                         + _among(retrieval), refused_at="relevance")
+                         + retrieval.searched_among(), refused_at="relevance")
             return
 
         unknown = missing_names(standalone, " ".join(f"{p.title} {p.text}" for p in passages))
         if unknown and unknown == names(standalone):
             listed = ", ".join(sorted(unknown))
             yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice,
-                         f"the retrieved passages never mention {listed}" + _among(retrieval), refused_at="names")
+                         f"the retrieved passages never mention {listed}" + retrieval.searched_among(), refused_at="names")
             return
 
         pool = s.evidence_sentences if strategy == "generate" else s.answer_candidates

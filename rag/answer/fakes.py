@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.dates import date_span
+from rag.index.facets import ArticleFacets
 from rag.ingest.chunking import split_sentences
-from rag.types import Filters, Retrieval, RetrievedPassage, SentenceVectors, publisher_key
+from rag.types import Filters, Retrieval, RetrievedPassage, SentenceVectors
 
 _WORD = re.compile(r"[a-z0-9]+")
 DIMENSION = 512
@@ -67,6 +67,8 @@ class FakeSearch:
                 self.passages.append(passage)
                 self.sentences[pid] = SentenceVectors(spans, self.embedder.encode([paragraph[a:b] for a, b in spans]))
                 start += len(paragraph) + 2
+        articles = {p.article_id: (p.article_id, p.publisher, p.date) for p in self.passages}
+        self.facets = ArticleFacets(list(articles.values()), [(p.passage_id, p.article_id) for p in self.passages], 0)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.embedder.encode(texts)
@@ -77,18 +79,10 @@ class FakeSearch:
         filters = None if filters is None or filters.empty else filters
         matching = total = None
         undated = 0
-        if filters is not None:
-            articles = {p.article_id: p for p in self.passages}  # one passage stands for its article's fields
-            spelling = {publisher_key(p.publisher): p.publisher for p in articles.values() if p.publisher}
-            filters = filters.model_copy(update={  # as the index spells them, like HybridSearch
-                "publishers": tuple(spelling.get(publisher_key(name), name) for name in filters.publishers)})
-            admitted = {aid for aid, p in articles.items() if filters.admits(aid, p.publisher, p.date)}
-            if filters.dated:  # the undated articles the other filters would have let through
-                rest = filters.model_copy(update={"since": None, "until": None})
-                undated = sum(rest.admits(aid, p.publisher, p.date) and date_span(p.date) is None
-                              for aid, p in articles.items())
-            pool = [p for p in self.passages if p.article_id in admitted]
-            matching, total = len(admitted), len(articles)
+        if filters is not None:  # matched as the index matches them
+            match = self.facets.match(filters)
+            pool = [p for p in self.passages if match.admits(p.passage_id)]
+            filters, matching, total, undated = match.filters, match.matching, match.total, match.undated_excluded
         scored = []
         for passage in pool:
             sims = self.sentences[passage.passage_id].vectors @ vector

@@ -52,7 +52,7 @@ from rag.server.wire import (
     UploadResult,
 )
 from rag.settings import Settings
-from rag.types import Answer, Filters
+from rag.types import Answer, Filters, publisher_key
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,6 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
         redoc_url=None,
         middleware=guards(settings),
     )
-    app.state.service = service
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
@@ -198,8 +197,7 @@ def build_api(settings: Settings, service: NewsService | None = None) -> FastAPI
     ) -> ArticleList:
         rows = service.catalog().list_articles()
         if publisher:
-            wanted = " ".join(publisher.split()).casefold()
-            rows = [r for r in rows if " ".join(str(r["publisher"] or "").split()).casefold() == wanted]
+            rows = [r for r in rows if publisher_key(str(r["publisher"] or "")) == publisher_key(publisher)]
         return ArticleList(data=[ArticleSummary.model_validate(r) for r in rows[offset : offset + limit]],
                            total=len(rows))
 

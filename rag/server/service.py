@@ -23,7 +23,7 @@ from rag.errors import QuestionError, RagError
 from rag.index.build import IndexReport
 from rag.index.catalog import Catalog
 from rag.index.handle import Index
-from rag.server.uploads import UploadOutcome, corpus_file, store_upload
+from rag.server.uploads import UploadOutcome, corpus_file, store_upload, too_large
 from rag.settings import Backend, Settings
 from rag.types import Article
 
@@ -149,7 +149,7 @@ class NewsService:
         limit = self.settings.max_upload_bytes
         for name, data in files:
             if len(data) > limit:
-                outcomes.append(UploadOutcome(name, None, f"too large: {len(data):,} bytes > limit {limit:,} bytes"))
+                outcomes.append(too_large(name, len(data), limit))
                 continue
             digest = hashlib.sha256(data).hexdigest()
             if digest in known:

@@ -31,6 +31,11 @@ class UploadOutcome:
     message: str = ""
 
 
+def too_large(name: str, size: int, limit: int) -> UploadOutcome:
+    """The outcome of an upload over the size limit (checked wherever its size is first known)."""
+    return UploadOutcome(name, None, f"too large: {size:,} bytes > limit {limit:,} bytes")
+
+
 def safe_name(name: str) -> str:
     """A file name without directories, in safe characters; raises ValueError with the reason."""
     base = re.split(r"[\\/]", unicodedata.normalize("NFKC", name or ""))[-1].strip()
@@ -60,7 +65,7 @@ def store_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Up
     except ValueError as exc:
         return UploadOutcome(shown, None, str(exc))
     if len(data) > max_bytes:
-        return UploadOutcome(shown, None, f"too large: {len(data):,} bytes > limit {max_bytes:,} bytes")
+        return too_large(shown, len(data), max_bytes)
     if not data.strip():
         return UploadOutcome(shown, None, "the file is empty")
     try:

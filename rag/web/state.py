@@ -26,7 +26,7 @@ from rag.index.build import IndexReport
 from rag.index.catalog import Catalog
 from rag.index.handle import Index
 from rag.server.service import BACKENDS, ArticleNotFoundError, NewsService
-from rag.server.uploads import UploadOutcome
+from rag.server.uploads import UploadOutcome, too_large
 from rag.settings import Settings
 from rag.text import replace_surrogates
 from rag.types import Answer, Article, EvidenceEvent, Filters, TokenEvent
@@ -194,7 +194,7 @@ class RagApp:
             try:
                 size = path.stat().st_size
                 if size > limit:  # refused before it is read into memory
-                    unread.append(UploadOutcome(name, None, f"too large: {size:,} bytes > limit {limit:,} bytes"))
+                    unread.append(too_large(name, size, limit))
                     continue
                 readable.append((name, path.read_bytes()))
             except OSError as exc:
