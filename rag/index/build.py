@@ -12,6 +12,12 @@ A kill between any two steps leaves only vectors the catalog does not know
 (ignored by retrieval) or catalog passages without vectors. The ``dirty`` flag,
 set before the first write and cleared after the last, tells the next run to
 reconcile the two by id, which makes the index identical to a clean build.
+
+With a Chroma server (``RAG_CHROMA_URL``) the server is the system of record
+(:mod:`rag.index.remote`): the same steps write the article records there too,
+between the vectors and the local catalog, which is then only this process's
+cache; a writer holds the server's lease for the whole run, and the dirty flag
+lives in the server.
 """
 
 from __future__ import annotations
@@ -21,19 +27,21 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from rag.errors import CorpusError, DiskFullError, IndexReadOnlyError, RagError
 from rag.index.bm25 import BM25_SUBDIR, LexicalIndex
 from rag.index.catalog import Catalog, delete_catalog
+from rag.index.remote import ServerRecords, check_cache, passage_metadata, sync_cache, writer_id
 from rag.ingest.chunking import chunk_article, split_sentences
 from rag.ingest.load import load_article
-from rag.ingest.scan import FileProblem, SourceFile, require_corpus_folder, scan_corpus
+from rag.ingest.scan import FileProblem, SourceFile, require_corpus_folder, scan_corpus, scan_files
 from rag.settings import Settings
 from rag.text import first_line
 from rag.types import Article, Passage
@@ -80,18 +88,6 @@ class IndexReport:
         return line
 
 
-def _vector_metadata(passage: Passage, source: str, title: str) -> dict[str, Any]:
-    """What Chroma keeps beside a passage's vector (enough to show it without the catalog)."""
-    return {
-        "article_id": passage.article_id,
-        "source": source,
-        "title": title,
-        "ordinal": passage.ordinal,
-        "start": passage.start,
-        "end": passage.end,
-    }
-
-
 def _check_writable(index_dir: Path) -> None:
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +98,7 @@ def _check_writable(index_dir: Path) -> None:
 
 
 def wipe_index(settings: Settings) -> None:
-    """Delete everything `rag index --rebuild` rebuilds."""
+    """Delete everything `rag index --rebuild` rebuilds (an embedded index; a server's is wiped under its lease)."""
     index_dir = Path(settings.index_dir)
     delete_catalog(index_dir)
     shutil.rmtree(index_dir / BM25_SUBDIR, ignore_errors=True)
@@ -145,8 +141,15 @@ class Indexer:
         index_dir = Path(settings.index_dir)
         _check_writable(index_dir)
         self.catalog = Catalog(index_dir, create=True)
-        self.catalog.check_fingerprint(settings.index_fingerprint())
         self._store: VectorStore | None = None
+        self.records: ServerRecords | None = None
+        self._holder = writer_id()  # this run, when it holds the server's lease
+        if settings.chroma_url:  # the server is the system of record; the catalog is this process's cache of it
+            check_cache(self.catalog, settings)
+            self.records = ServerRecords(settings, self.store)
+            self.records.check_fingerprint(settings.index_fingerprint())
+        else:
+            self.catalog.check_fingerprint(settings.index_fingerprint())
 
     # Chroma and torch take seconds to import: a no-op run (nothing changed) needs neither.
     @property
@@ -163,9 +166,47 @@ class Indexer:
 
         return get_embedder(self.settings.resolved_embedding_model(), self.settings.embedding_batch_size)
 
-    def run(self) -> IndexReport:
+    def run(self, *, wipe: bool = False) -> IndexReport:
+        """Bring the index in line with the whole corpus folder (``wipe``: start from nothing, server mode)."""
+        return self._guarded(lambda report: self._sync_folder(report, wipe))
+
+    def add(self, sources: Sequence[str]) -> IndexReport:
+        """Index these files of the corpus folder (an upload), leaving every other article as it is."""
+        def work(report: IndexReport) -> None:
+            files, problems = scan_files(Path(self.settings.corpus_dir), sources, self.settings.max_file_bytes)
+            report.problems = list(problems)
+            held = {content_hash: source for source, (_, content_hash) in self.catalog.manifest().items()}
+            for file in files:
+                if held.get(file.content_hash, file.source) != file.source:
+                    report.problems.append(FileProblem(file.source, f"duplicate of {held[file.content_hash]}; skipped"))
+            self._index([f for f in files if held.get(f.content_hash, f.source) == f.source], report)
+
+        return self._guarded(work)
+
+    def remove(self, article_ids: Sequence[str]) -> IndexReport:
+        """Take these articles out of the index, whatever the corpus folder holds."""
+        def work(report: IndexReport) -> None:
+            for source, (article_id, _) in sorted(self.catalog.manifest().items()):
+                if article_id in article_ids:
+                    self._remove(article_id)
+                    report.removed.append(source)
+
+        return self._guarded(work)
+
+    def _guarded(self, work: Callable[[IndexReport], None]) -> IndexReport:
+        """Run one change of the index: under the server's lease, between the dirty flag's set and clear,
+        with a full disk reported as such."""
+        started = time.perf_counter()
+        report = IndexReport()
         try:
-            return self._run()
+            with self._writing():
+                if self._dirty():
+                    report.repaired = self.reconcile()
+                self._set_dirty(True)
+                work(report)
+                if report.changed or self._lexical_stale():
+                    self.rebuild_lexical()
+                self._set_dirty(False)
         except RagError:
             raise
         except Exception as exc:
@@ -176,10 +217,39 @@ class Indexer:
                     "(not `--rebuild`, which needs room for a whole new index)."
                 ) from exc
             raise
+        report.articles, report.passages = self.catalog.counts()
+        report.seconds = time.perf_counter() - started
+        log.info("index: %s", report.summary())
+        return report
 
-    def _run(self) -> IndexReport:
-        started = time.perf_counter()
-        report = IndexReport()
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Server mode: hold the server's lease and start from its current state (copied into the cache)."""
+        if self.records is None:
+            yield
+            return
+        with self.records.lease(self._holder):
+            sync_cache(self.catalog, self.records)  # whole: no other writer runs under the lease
+            yield
+
+    def _dirty(self) -> bool:
+        if self.records is not None:
+            state = self.records.state()
+            return state is not None and state.dirty
+        return self.catalog.get_meta("dirty") == "1"
+
+    def _set_dirty(self, dirty: bool) -> None:
+        fingerprint = self.settings.index_fingerprint()
+        if self.records is not None:
+            self.records.set_dirty(dirty, fingerprint)
+        self.catalog.set_meta(dirty="1" if dirty else "0", fingerprint=fingerprint)
+
+    def _sync_folder(self, report: IndexReport, wipe: bool) -> None:
+        if wipe and self.records is not None:
+            self.store.recreate()
+            self.records.drop()
+            shutil.rmtree(Path(self.settings.index_dir) / BM25_SUBDIR, ignore_errors=True)
+            sync_cache(self.catalog, self.records)  # the new epoch empties the cache
         files, scan_problems = scan_corpus(Path(self.settings.corpus_dir), self.settings.max_file_bytes)
         report.problems = list(scan_problems)
         indexed = self.catalog.counts()[0]
@@ -189,17 +259,8 @@ class Indexer:
                 "nothing was removed (is the folder unmounted or mistyped?). To empty the index, "
                 "run `rag index --allow-empty`."
             )
-
-        if self.catalog.get_meta("dirty") == "1":
-            report.repaired = self.reconcile()
-        self.catalog.set_meta(dirty="1", fingerprint=self.settings.index_fingerprint())
-
         manifest = self.catalog.manifest()
-        indexable = self._drop_duplicates(files, manifest, report)
-        todo = [f for f in indexable if manifest.get(f.source, ("", ""))[1] != f.content_hash]
-        report.unchanged = len(indexable) - len(todo)
-        self._index_files(todo, manifest, report)
-
+        indexable = self._index(files, report)
         # Unreadable files keep their last good version; deleted files and files that
         # became duplicates of another article leave the index.
         keep = {f.source for f in indexable} | {p.source for p in scan_problems}
@@ -208,13 +269,14 @@ class Indexer:
                 self._remove(article_id)
                 report.removed.append(source)
 
-        if report.changed or self._lexical_stale():
-            self.rebuild_lexical()
-        self.catalog.set_meta(dirty="0")
-        report.articles, report.passages = self.catalog.counts()
-        report.seconds = time.perf_counter() - started
-        log.info("index: %s", report.summary())
-        return report
+    def _index(self, files: list[SourceFile], report: IndexReport) -> list[SourceFile]:
+        """Index the new and changed files among ``files``; returns those that are not duplicates."""
+        manifest = self.catalog.manifest()
+        indexable = self._drop_duplicates(files, manifest, report)
+        todo = [f for f in indexable if manifest.get(f.source, ("", ""))[1] != f.content_hash]
+        report.unchanged = len(indexable) - len(todo)
+        self._index_files(todo, manifest, report)
+        return indexable
 
     # --- planning ------------------------------------------------------------
     @staticmethod
@@ -283,10 +345,13 @@ class Indexer:
         report.passages_embedded += len(texts)
         passages_in_order = [(article, p) for article, passages in group for p in passages]
         old_ids = self.catalog.passage_ids_of([article.id for article, _ in group])
+        full = self.records is not None
         self.store.upsert(
             [p.id for _, p in passages_in_order], vectors, texts,
-            [_vector_metadata(p, article.source, article.title) for article, p in passages_in_order],
+            [passage_metadata(p, article, s, full=full) for (article, p), s in zip(passages_in_order, sentences, strict=True)],
         )
+        if self.records is not None:  # the commit point in the server: every passage is already there
+            self.records.put_articles([(article, len(passages)) for article, passages in group])
         entries = []
         offset = 0
         for article, passages in group:
@@ -295,13 +360,23 @@ class Indexer:
         self.catalog.replace_articles(entries)
         new_ids = {p.id for _, p in passages_in_order}
         self.store.delete([pid for pid in old_ids if pid not in new_ids])
+        self._committed()
         for article, _ in group:
             (report.updated if article.source in manifest else report.added).append(article.source)
 
+    def _committed(self) -> None:
+        """Server mode: tell the replicas, and keep the lease."""
+        if self.records is not None:
+            self.records.bump()
+            self.records.renew(self._holder)
+
     def _remove(self, article_id: str) -> None:
         ids = [p.id for p in self.catalog.passages_of(article_id)]
+        if self.records is not None:
+            self.records.delete_articles([article_id])
         self.catalog.remove_article(article_id)
         self.store.delete(ids)
+        self._committed()
 
     # --- repair and derived indexes -----------------------------------------
     def reconcile(self) -> int:
@@ -315,9 +390,12 @@ class Indexer:
             passages = self.catalog.get_passages(missing)
             ordered = [passages[pid] for pid in missing]
             vectors = self.embedder.encode([p.text for p in ordered])
+            sentences = self.catalog.sentence_vectors(missing)
+            articles = {aid: self.catalog.get_article(aid) for aid in {p.article_id for p in ordered}}
             self.store.upsert(
                 missing, vectors, [p.text for p in ordered],
-                [_vector_metadata(p, p.source, p.title) for p in ordered],
+                [passage_metadata(p, articles[p.article_id], sentences.get(p.id), full=self.records is not None)
+                 for p in ordered],  # type: ignore[arg-type]
             )
         if orphans or missing:
             log.warning("reconciled index: %d orphan vectors removed, %d missing vectors added", len(orphans), len(missing))
@@ -377,11 +455,24 @@ def build_index(
     A corpus folder without articles does not empty a non-empty index unless ``allow_empty``.
     """
     settings = settings or Settings()
-    if rebuild:
+    if rebuild and not settings.chroma_url:
         _check_writable(Path(settings.index_dir))
         _check_room_to_rebuild(Path(settings.index_dir))
         wipe_index(settings)
-    return Indexer(settings, progress=progress, allow_empty=allow_empty, on_progress=on_progress).run()
+    indexer = Indexer(settings, progress=progress, allow_empty=allow_empty, on_progress=on_progress)
+    return indexer.run(wipe=rebuild and bool(settings.chroma_url))
+
+
+def add_to_index(
+    settings: Settings, sources: Sequence[str], on_progress: Callable[[int, int], None] | None = None
+) -> IndexReport:
+    """Index these files of the corpus folder (uploads) without touching any other article."""
+    return Indexer(settings, allow_empty=True, on_progress=on_progress).add(sources)
+
+
+def remove_from_index(settings: Settings, article_ids: Sequence[str]) -> IndexReport:
+    """Take these articles out of the index (their files are the caller's to delete)."""
+    return Indexer(settings, allow_empty=True).remove(article_ids)
 
 
 def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport | None:

@@ -221,8 +221,14 @@ class Catalog:
             self._bump(db)
 
     def remove_article(self, article_id: str) -> None:
+        self.remove_articles([article_id])
+
+    def remove_articles(self, article_ids: Sequence[str]) -> None:
+        """Remove articles (their passages and sentence vectors go with them), in one transaction."""
+        if not article_ids:
+            return
         with self._transaction() as db:
-            db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            db.executemany("DELETE FROM articles WHERE id = ?", [(aid,) for aid in article_ids])
             self._bump(db)
 
     def _bump(self, db: sqlite3.Connection) -> None:

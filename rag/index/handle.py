@@ -7,19 +7,26 @@ search, status line and app session; a wipe (`rag index --rebuild`) makes the
 next ``open`` start afresh. The articles' publishers and dates, which filters
 look at, are read into memory once per catalog generation. Writing stays with
 :mod:`rag.index.build`.
+
+With a Chroma server (``RAG_CHROMA_URL``) the folder is only this replica's cache
+of the server's index (:mod:`rag.index.remote`): every ``open`` looks at the
+server's generation (at most once a second) and copies what changed first.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.errors import IndexMissingError
 from rag.index.bm25 import LexicalIndex
 from rag.index.catalog import CATALOG_FILE, Catalog, wipe_count, written_here
 from rag.index.facets import ArticleFacets
+from rag.index.remote import ServerRecords, ServerState, check_cache, sync_cache
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +37,8 @@ log = logging.getLogger(__name__)
 # What identifies an opened index: where it is, where its vectors are, and what built it.
 _IDENTITY = frozenset({"index_dir", "chroma_url", "collection", "embedding_model", "chunk_max_chars",
                        "chunk_overlap_sentences"})
+# How often a replica asks the server whether the index changed (one small read).
+REFRESH_SECONDS = 1.0
 
 
 class Index:
@@ -40,12 +49,34 @@ class Index:
         IndexMismatchError when there is no usable index."""
         self.settings = settings
         self.dir = Path(settings.index_dir)
-        self.catalog = Catalog(self.dir)
-        self.catalog.check_fingerprint(settings.index_fingerprint())
+        self._vectors: VectorStore | None = None
+        self._vectors_generation = -1
+        self._vectors_stale = False
+        self._vectors_lock = threading.Lock()
+        self._lexical: LexicalIndex | None = None
+        self._lexical_lock = threading.Lock()
+        self._facets: ArticleFacets | None = None
+        self._facets_lock = threading.Lock()
+        self._records: ServerRecords | None = None
+        self._refresh_lock = threading.Lock()
+        self._checked_at = float("-inf")
+        if settings.chroma_url:  # the server holds the index; the folder is this replica's cache of it
+            self.catalog = Catalog(self.dir, create=True)
+            check_cache(self.catalog, settings)
+            self._records = _server_records(settings)
+            self._vectors = self._records.store
+            self._records.check_fingerprint(settings.index_fingerprint())
+            if self._records.state() is None:
+                raise IndexMissingError(
+                    f"No index in {self._records.location}: run `rag index` (with RAG_CHROMA_URL set) first."
+                )
+            self.refresh()
+        else:
+            self.catalog = Catalog(self.dir)
+            self.catalog.check_fingerprint(settings.index_fingerprint())
         # The catalog file this Index reads: while its connection is open the inode cannot be reused, so a
         # different inode (or none) means another process rebuilt or deleted the index.
         self._catalog_inode = _inode(self.dir / CATALOG_FILE)
-        self._vectors: VectorStore | None = None
         self._vectors_generation = -1
         self._vectors_stale = False
         self._vectors_lock = threading.Lock()
@@ -56,7 +87,10 @@ class Index:
 
     @staticmethod
     def exists(settings: Settings) -> bool:
-        """Whether an index has been built at ``settings.index_dir`` (usable or not: open() says which)."""
+        """Whether an index has been built at ``settings.index_dir``, or in the Chroma server when one is set
+        (usable or not: open() says which)."""
+        if settings.chroma_url:
+            return _server_records(settings).state() is not None
         return (Path(settings.index_dir) / CATALOG_FILE).exists()
 
     @classmethod
@@ -68,7 +102,31 @@ class Index:
             index = _OPENED.get(key)
             if index is None or index.replaced():
                 index = _OPENED[key] = cls(settings)
-            return index
+        index.refresh()
+        return index
+
+    def refresh(self) -> None:
+        """Server mode: copy into the cache what any replica indexed since the last look (at most once every
+        ``REFRESH_SECONDS``: one small read of the server's state record)."""
+        if self._records is None or time.monotonic() - self._checked_at < REFRESH_SECONDS:
+            return
+        with self._refresh_lock:
+            if time.monotonic() - self._checked_at < REFRESH_SECONDS:
+                return  # another thread just did
+            state = self._records.state()
+            if self._stale(state):
+                if state is not None and state.epoch != self.catalog.get_meta("server_epoch"):
+                    # Rebuilt on the server: its passages are a new collection, which the old handle cannot see.
+                    self._records = _server_records(self.settings)
+                    with self._vectors_lock:
+                        self._vectors = self._records.store
+                sync_cache(self.catalog, self._records)
+            self._checked_at = time.monotonic()
+
+    def _stale(self, state: ServerState | None) -> bool:
+        if state is None:
+            return bool(self.catalog.counts()[0])
+        return state.generation != self.catalog.generation or state.epoch != self.catalog.get_meta("server_epoch")
 
     def replaced(self) -> bool:
         """Whether the catalog file was deleted or replaced since this Index opened it (`rag index --rebuild`
@@ -108,6 +166,8 @@ class Index:
                 if saved is None or saved.generation != generation:
                     log.info("BM25 index stale or missing; rebuilding in memory")
                     saved = LexicalIndex.build(list(self.catalog.iter_passage_texts()), generation)
+                    if self._records is not None:  # a replica's cache: kept for its next start
+                        _save_quietly(saved, self.dir)
                 self._lexical = saved
             return self._lexical
 
@@ -139,6 +199,19 @@ class Index:
             "fingerprint": self.catalog.get_meta("fingerprint"),
             "interrupted": self.catalog.get_meta("dirty") == "1",
         }
+
+
+def _server_records(settings: Settings) -> ServerRecords:
+    from rag.index.vectors import VectorStore
+
+    return ServerRecords(settings, VectorStore(settings))
+
+
+def _save_quietly(lexical: LexicalIndex, index_dir: Path) -> None:
+    try:
+        lexical.save(index_dir)
+    except OSError as exc:
+        log.info("BM25 cache not saved in %s: %s", index_dir, exc)
 
 
 def _inode(path: Path) -> tuple[int, int] | None:

@@ -137,12 +137,18 @@ class VectorStore:
                 "Check that the server is running, or run `rag index --rebuild` to rebuild a damaged local index."
             ) from exc
 
+    def recreate(self) -> None:
+        """Delete the collection and start an empty one (`rag index --rebuild` against a server)."""
+        with _OPEN_LOCK:
+            self.client.delete_collection(self.settings.collection)
+        self._open(self.settings, ChromaSettings(anonymized_telemetry=False), 0)
+
     @property
     def max_batch(self) -> int:
         return int(self.client.get_max_batch_size())
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
+    def reading(self) -> Iterator[None]:
         """Chroma's errors on reads (Rust InternalError, sqlite errors, connection errors) as one clear line."""
         try:
             yield
@@ -157,7 +163,7 @@ class VectorStore:
             ) from exc
 
     def count(self) -> int:
-        with self._reading():
+        with self.reading():
             return int(self.collection.count())
 
     def upsert(
@@ -185,7 +191,7 @@ class VectorStore:
         page = 10_000
         offset = 0
         while True:
-            with self._reading():
+            with self.reading():
                 got = self.collection.get(include=[], limit=page, offset=offset)
             ids.update(got["ids"])
             if len(got["ids"]) < page:
@@ -209,7 +215,7 @@ class VectorStore:
         return sorted(hits, key=lambda hit: -hit.similarity)[:n] if len(articles) > _WHERE_CHUNK else hits
 
     def _query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> list[VectorHit]:
-        with self._reading():
+        with self.reading():
             result = self.collection.query(query_embeddings=[vector], n_results=n, where=where,
                                            include=["distances"])
         ids = result["ids"][0]
@@ -220,7 +226,7 @@ class VectorStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        with self._reading():
+        with self.reading():
             got = self.collection.get(ids=list(ids), include=["embeddings"])
         embeddings = got["embeddings"]
         if embeddings is None:

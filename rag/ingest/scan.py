@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def scan_corpus(corpus_dir: Path, max_file_bytes: int) -> tuple[list[SourceFile]
         (files if isinstance(found, SourceFile) else problems).append(found)  # type: ignore[arg-type]
     log.info("scanned %s: %d files, %d skipped", corpus_dir, len(files), len(problems))
     return files, sorted(problems, key=lambda problem: problem.source)
+
+
+def scan_files(corpus_dir: Path, sources: Sequence[str], max_file_bytes: int) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Like :func:`scan_corpus`, for these files of the corpus folder only (an upload's)."""
+    files: list[SourceFile] = []
+    problems: list[FileProblem] = []
+    for source in sources:
+        found = _inspect(Path(corpus_dir) / source, source, max_file_bytes)
+        (files if isinstance(found, SourceFile) else problems).append(found)  # type: ignore[arg-type]
+    return files, problems
 
 
 def require_corpus_folder(corpus_dir: Path) -> Path:

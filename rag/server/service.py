@@ -20,7 +20,7 @@ from rag.answer.chain import RagChain, build_chain
 from rag.answer.retrieve import Search, get_search
 from rag.embeddings import get_embedder
 from rag.errors import QuestionError, RagError
-from rag.index.build import IndexReport
+from rag.index.build import IndexReport, add_to_index, build_index, remove_from_index
 from rag.index.catalog import Catalog
 from rag.index.handle import Index
 from rag.server.uploads import UploadOutcome, corpus_file, store_upload, too_large
@@ -121,11 +121,14 @@ class NewsService:
         self, *, allow_empty: bool = False, on_progress: Callable[[int, int], None] | None = None
     ) -> tuple[IndexReport | None, str | None]:
         """Bring the index up to date with the corpus folder under the server's lock: (report, error)."""
-        from rag.index.build import build_index
+        return self._locked_index_change(
+            lambda: build_index(self.settings, allow_empty=allow_empty, on_progress=on_progress))
 
+    def _locked_index_change(self, change: Callable[[], IndexReport]) -> tuple[IndexReport | None, str | None]:
+        """Run one change of the index under the server's lock: (report, error)."""
         with self.index_lock:
             try:
-                return build_index(self.settings, allow_empty=allow_empty, on_progress=on_progress), None
+                return change(), None
             except RagError as exc:
                 return None, str(exc)
             except Exception as exc:
@@ -159,9 +162,10 @@ class NewsService:
             if outcome.saved_as is not None:
                 known[digest] = outcome.saved_as
             outcomes.append(outcome)
-        if not any(o.saved_as for o in outcomes):
+        saved = [o.saved_as for o in outcomes if o.saved_as]
+        if not saved:
             return IndexChange(outcomes, None, None if outcomes else "No files received.")
-        report, error = self.reindex(on_progress=on_progress)
+        report, error = self._locked_index_change(lambda: add_to_index(self.settings, saved, on_progress))
         if report is not None:
             outcomes = self._drop_unindexable(outcomes, report)
         return IndexChange(outcomes, report, error)
@@ -182,11 +186,13 @@ class NewsService:
         return kept
 
     def remove_article(self, article_id: str) -> IndexChange:
-        """Delete an indexed article's file from the corpus and update the index (ArticleNotFoundError if unknown)."""
+        """Delete an indexed article's file from the corpus folder (if this server has it: another replica's
+        upload lives in that replica's folder) and take the article out of the index (ArticleNotFoundError if
+        unknown)."""
         article = self.article(article_id)
         try:
             corpus_file(Path(self.settings.corpus_dir), article.source).unlink(missing_ok=True)
         except OSError as exc:
             return IndexChange(error=f"Cannot delete {article.source}: {exc.strerror or exc}")
-        report, error = self.reindex(allow_empty=True)  # the user asked to remove it, even the last one
+        report, error = self._locked_index_change(lambda: remove_from_index(self.settings, [article_id]))
         return IndexChange([], report, error)
