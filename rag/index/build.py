@@ -380,7 +380,12 @@ class Indexer:
 
     # --- repair and derived indexes -----------------------------------------
     def reconcile(self) -> int:
-        """Make Chroma hold exactly the catalog's passages; returns vectors fixed."""
+        """Make Chroma hold exactly the catalog's passages; returns vectors fixed. In server mode, also drop the
+        article records whose passages are incomplete (a rebuild killed between its two deletions): the cache
+        sync left them out, so they are re-indexed from the corpus folder, or gone if it no longer has them."""
+        if self.records is not None:
+            cached = {article_id for article_id, _ in self.catalog.manifest().values()}
+            self.records.delete_articles(sorted(set(self.records.manifest()) - cached))
         wanted = self.catalog.passage_ids()
         stored = self.store.all_ids()
         orphans = sorted(stored - wanted)

@@ -350,6 +350,9 @@ def sync_cache(catalog: Catalog, records: ServerRecords) -> bool:
         catalog.replace_articles(entries)
         whole = whole and not skipped
     catalog.remove_articles(gone)
+    # A page of records read while a writer added or deleted some may have skipped one: every write moves the
+    # generation, so a moved generation means "read again next time".
+    whole = whole and (records.state() or state).generation == state.generation
     if whole:
         stamp: dict[str, object] = {"generation": state.generation, "server_epoch": state.epoch,
                                     "last_indexed": str(state.last_indexed or ""), "dirty": "1" if state.dirty else "0"}
