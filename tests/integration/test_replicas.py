@@ -72,106 +72,6 @@ def assert_consistent(articles: dict[str, tuple[Any, ...]], passages: dict[str, 
         assert sum(dict(meta)["article_id"] == aid for _, meta in passages.values()) == count
 
 
-# --- two app processes over one server ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def replicas(chroma_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
-    """Two `python app.py` (chat and API, extractive) with separate, empty index folders over one Chroma server;
-    the seeds are indexed into the server first by `rag index`, from a third folder."""
-    base = tmp_path_factory.mktemp("replicas")
-    collection = f"replicas-{uuid.uuid4().hex[:8]}"
-    env = {"RAG_CHROMA_URL": chroma_server, "RAG_COLLECTION": collection}
-    subprocess.run([sys.executable, "-m", "rag.cli", "index", "--corpus", str(SEEDS), "--index",
-                    str(base / "indexer-cache")], check=True, env={**os.environ, **env}, capture_output=True)
-    started = []
-    try:
-        for name in ("a", "b"):
-            (base / name / "corpus").mkdir(parents=True)
-            settings = Settings(corpus_dir=base / name / "corpus", index_dir=base / name / "index")
-            started.append(start_app(settings, base / name, **env))
-        assert not any((base / name / "index" / "chroma").exists() for name in ("a", "b"))
-        yield started[0], started[1]
-    finally:
-        for running in started:
-            stop_app(running.process)
-
-
-def chat(server: Server, question: str) -> dict[str, Any]:
-    reply = httpx.post(server.url + "v1/chat/completions", timeout=120,
-                       json={"model": "newsrag", "messages": [{"role": "user", "content": question}]})
-    assert reply.status_code == 200, reply.text
-    return reply.json()["choices"][0]["message"]
-
-
-def cited_sources(message: dict[str, Any]) -> set[str]:
-    return {c["source"] for c in message["citations"]}
-
-
-def poll(check: Any, seconds: float = 30.0) -> float:
-    """Seconds until check() is true (fails after ``seconds``)."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < seconds, f"not seen within {seconds:.0f} s"
-        time.sleep(0.25)
-    return time.monotonic() - started
-
-
-def test_an_upload_on_one_replica_answers_on_the_other_and_a_removal_there_leaves_both(
-    replicas: tuple[Server, Server],
-) -> None:
-    a, b = replicas
-    assert "zorb.txt" not in cited_sources(chat(b, ZORB_QUESTION))
-    upload = httpx.post(a.url + "v1/articles", files={"file": ("zorb.txt", ZORB.encode(), "text/plain")},
-                        timeout=120)
-    assert upload.status_code == 201, upload.text
-    article_id = upload.json()["articles"][0]["id"]
-
-    seen_after = poll(lambda: "zorb.txt" in cited_sources(chat(b, ZORB_QUESTION)))
-    answer = chat(b, ZORB_QUESTION)
-    assert "40 million crowns" in answer["content"] and not answer["refused"]
-    cited = next(c for c in answer["citations"] if c["source"] == "zorb.txt")
-    served = httpx.get(b.url + f"v1/articles/{article_id}", timeout=30).json()  # B serves A's upload's text
-    assert served["text"][cited["start"] : cited["end"]] == cited["quote"]
-    print(f"upload on A answered on B after {seen_after:.2f} s")
-
-    removed = httpx.delete(b.url + f"v1/articles/{article_id}", timeout=120)
-    assert removed.status_code == 200, removed.text
-    poll(lambda: "zorb.txt" not in cited_sources(chat(a, ZORB_QUESTION)))
-    assert httpx.get(a.url + f"v1/articles/{article_id}", timeout=30).status_code == 404
-    assert all(row["source"] != "zorb.txt" for row in httpx.get(a.url + "v1/articles", timeout=30).json()["data"])
-
-
-def test_twenty_concurrent_chats_over_both_replicas_while_one_indexes(replicas: tuple[Server, Server]) -> None:
-    questions = ["Why won't Starmer leave the ECHR?", "Who wrote the op-ed with Starmer?",
-                 "Which by-election did Reform UK win?", "What did Denmark's prime minister call for?"]
-    failures: list[str] = []
-    answered: list[dict[str, Any]] = []
-
-    def one_chat(i: int) -> None:
-        server = replicas[i % 2]
-        try:
-            answered.append(chat(server, questions[i % len(questions)]))
-        except Exception as exc:  # noqa: BLE001  (the failure is the assertion below, with every message)
-            failures.append(f"{server.url} {i}: {exc}")
-
-    article = ZORB.replace("Zorbian", "Quellish").replace("40 million crowns", "12 million florins")
-    uploading = threading.Thread(target=lambda: answered.append(httpx.post(
-        replicas[1].url + "v1/articles", files={"file": ("quell.txt", article.encode(), "text/plain")},
-        timeout=300).json()))
-    chats = [threading.Thread(target=one_chat, args=(i,)) for i in range(20)]
-    uploading.start()
-    for thread in chats:
-        thread.start()
-    for thread in [*chats, uploading]:
-        thread.join(300)
-    assert not failures, failures
-    assert sum(1 for reply in answered if "citations" in reply and not reply["refused"]) >= 15
-    upload = [reply for reply in answered if "articles" in reply]
-    assert upload and upload[0]["articles"][0]["source"] == "quell.txt"
-    poll(lambda: "quell.txt" in cited_sources(chat(replicas[0], "How much will the Quellish Lighthouse Act cost?")))
-
-
 # --- writers against the server ----------------------------------------------------------------
 
 
@@ -291,3 +191,103 @@ def test_an_embedded_index_folder_is_not_taken_for_a_cache(tmp_path: Path, chrom
     with pytest.raises(RagError, match="only a cache"):
         build_index(embedded.model_copy(update={"chroma_url": chroma_server, "collection": "not-a-cache"}))
     assert Catalog(Path(embedded.index_dir)).counts()[0] == 3  # nothing lost
+
+
+# --- two app processes over one server (last: the apps run until the module ends) ------------------------
+
+
+@pytest.fixture(scope="module")
+def replicas(chroma_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    """Two `python app.py` (chat and API, extractive) with separate, empty index folders over one Chroma server;
+    the seeds are indexed into the server first by `rag index`, from a third folder."""
+    base = tmp_path_factory.mktemp("replicas")
+    collection = f"replicas-{uuid.uuid4().hex[:8]}"
+    env = {"RAG_CHROMA_URL": chroma_server, "RAG_COLLECTION": collection}
+    subprocess.run([sys.executable, "-m", "rag.cli", "index", "--corpus", str(SEEDS), "--index",
+                    str(base / "indexer-cache")], check=True, env={**os.environ, **env}, capture_output=True)
+    started = []
+    try:
+        for name in ("a", "b"):
+            (base / name / "corpus").mkdir(parents=True)
+            settings = Settings(corpus_dir=base / name / "corpus", index_dir=base / name / "index")
+            started.append(start_app(settings, base / name, **env))
+        assert not any((base / name / "index" / "chroma").exists() for name in ("a", "b"))
+        yield started[0], started[1]
+    finally:
+        for running in started:
+            stop_app(running.process)
+
+
+def chat(server: Server, question: str) -> dict[str, Any]:
+    reply = httpx.post(server.url + "v1/chat/completions", timeout=120,
+                       json={"model": "newsrag", "messages": [{"role": "user", "content": question}]})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["choices"][0]["message"]
+
+
+def cited_sources(message: dict[str, Any]) -> set[str]:
+    return {c["source"] for c in message["citations"]}
+
+
+def poll(check: Any, seconds: float = 30.0) -> float:
+    """Seconds until check() is true (fails after ``seconds``)."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not seen within {seconds:.0f} s"
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def test_an_upload_on_one_replica_answers_on_the_other_and_a_removal_there_leaves_both(
+    replicas: tuple[Server, Server],
+) -> None:
+    a, b = replicas
+    assert "zorb.txt" not in cited_sources(chat(b, ZORB_QUESTION))
+    upload = httpx.post(a.url + "v1/articles", files={"file": ("zorb.txt", ZORB.encode(), "text/plain")},
+                        timeout=120)
+    assert upload.status_code == 201, upload.text
+    article_id = upload.json()["articles"][0]["id"]
+
+    seen_after = poll(lambda: "zorb.txt" in cited_sources(chat(b, ZORB_QUESTION)))
+    answer = chat(b, ZORB_QUESTION)
+    assert "40 million crowns" in answer["content"] and not answer["refused"]
+    cited = next(c for c in answer["citations"] if c["source"] == "zorb.txt")
+    served = httpx.get(b.url + f"v1/articles/{article_id}", timeout=30).json()  # B serves A's upload's text
+    assert served["text"][cited["start"] : cited["end"]] == cited["quote"]
+    print(f"upload on A answered on B after {seen_after:.2f} s")
+
+    removed = httpx.delete(b.url + f"v1/articles/{article_id}", timeout=120)
+    assert removed.status_code == 200, removed.text
+    poll(lambda: "zorb.txt" not in cited_sources(chat(a, ZORB_QUESTION)))
+    assert httpx.get(a.url + f"v1/articles/{article_id}", timeout=30).status_code == 404
+    assert all(row["source"] != "zorb.txt" for row in httpx.get(a.url + "v1/articles", timeout=30).json()["data"])
+
+
+def test_twenty_concurrent_chats_over_both_replicas_while_one_indexes(replicas: tuple[Server, Server]) -> None:
+    questions = ["Why won't Starmer leave the ECHR?", "Who wrote the op-ed with Starmer?",
+                 "Which by-election did Reform UK win?", "What did Denmark's prime minister call for?"]
+    failures: list[str] = []
+    answered: list[dict[str, Any]] = []
+
+    def one_chat(i: int) -> None:
+        server = replicas[i % 2]
+        try:
+            answered.append(chat(server, questions[i % len(questions)]))
+        except Exception as exc:  # noqa: BLE001  (the failure is the assertion below, with every message)
+            failures.append(f"{server.url} {i}: {exc}")
+
+    article = ZORB.replace("Zorbian", "Quellish").replace("40 million crowns", "12 million florins")
+    uploading = threading.Thread(target=lambda: answered.append(httpx.post(
+        replicas[1].url + "v1/articles", files={"file": ("quell.txt", article.encode(), "text/plain")},
+        timeout=300).json()))
+    chats = [threading.Thread(target=one_chat, args=(i,)) for i in range(20)]
+    uploading.start()
+    for thread in chats:
+        thread.start()
+    for thread in [*chats, uploading]:
+        thread.join(300)
+    assert not failures, failures
+    assert sum(1 for reply in answered if "citations" in reply and not reply["refused"]) >= 15
+    upload = [reply for reply in answered if "articles" in reply]
+    assert upload and upload[0]["articles"][0]["source"] == "quell.txt"
+    poll(lambda: "quell.txt" in cited_sources(chat(replicas[0], "How much will the Quellish Lighthouse Act cost?")))
