@@ -221,8 +221,8 @@ class LlmJudge:
 
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
-    invented relations), vetoed to 0 when the claim states a number the evidence does not, or gives one of its
-    sums another role (:func:`rag.answer.support.vetoed`)."""
+    invented relations), vetoed to 0 when the claim states a number the evidence does not, gives one of its
+    sums another role, or states as done what the evidence only expects (:func:`rag.answer.support.vetoed`)."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD

@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
-from rag.answer.support import digit_numbers, money_roles, role_conflict
+from rag.answer.support import digit_numbers, hedge_conflict, money_roles, role_conflict
 from rag.ingest.chunking import split_sentences
 from rag.text import names, terms, words
 
@@ -51,6 +51,8 @@ SPEECH = re.compile(
     r"describe|warn|claim|argue|believe|feel|call|admit|concede|insist|suggest|write|wrote|accuse|mean)\b",
     re.IGNORECASE,
 )
+# Questions about something that happened: "Did Hansen compete…?", "Who did Munster beat…?", "Has the club paid…?"
+_HAPPENED = re.compile(r"^\s*(?:did|has|have|had|was|were)\b|\bdid\b", re.IGNORECASE)
 # Replies that name no one in particular: a role or a pronoun says nothing about who X is.
 _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
@@ -94,6 +96,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     unnamed = sorted((names(phrase) & names(question)) - words(text))
     if unnamed:
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
+    if _HAPPENED.search(question) and speaker(question) is None:
+        hedged = hedge_conflict(question, text)  # the question asks whether it happened; the quotes only expect it
+        if hedged:
+            return f"the best sentences do not say it happened: {hedged.removeprefix('the evidence says ')}"
     return None
 
 

@@ -79,7 +79,8 @@ def verify_answer(
     Without ``entails`` a sentence is supported by an item whose deterministic score (word coverage,
     cosine, penalties) reaches ``min_support``. With it, the candidates are the cited items, then the
     best-scoring one, and a candidate supports the sentence when the model says it entails it and the
-    sentence states no number the candidate lacks (:func:`rag.answer.support.vetoed`).
+    sentence passes the vetoes: no number the candidate lacks, no sum of it in another role, nothing it only
+    expects stated as done (:func:`rag.answer.support.vetoed`).
     """
     if is_refusal(answer) or not items:
         return VerifiedAnswer(text="", refused=True)

@@ -1,9 +1,10 @@
 """Deterministic support scoring: does a piece of evidence back a claim?
 
 No LLM: it combines how many of the claim's content words the evidence contains
-(stemmed), the semantic similarity of the two (MiniLM cosine), and two checks
-that catch the errors word overlap misses: a number in the claim that the
-evidence lacks, and a negation on one side only. Used to verify citations at
+(stemmed), the semantic similarity of the two (MiniLM cosine), and checks that
+catch the errors word overlap misses: a number in the claim that the evidence
+lacks or gives another role, a negation on one side only, and a claim that states
+as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`). Used to verify citations at
 answer time and as the "deterministic judge" of the eval suite.
 """
 
@@ -61,6 +62,72 @@ def role_conflict(claim: str, evidence: str, claim_roles: frozenset[str] | None 
     return None
 
 
+# Words that put what follows in the future, in doubt or under a condition: "will appear", "could upset",
+# "the most likely venue", "if found guilty", "a potential money-spinner".
+_HEDGES = frozenset(
+    "will would could may might should can must shall likely unlikely improbable potential potentially possible "
+    "possibly probably probable if unless chance yet pending rumours rumoured reportedly proposed proposal prospect "
+    "considering whether favoured favourite tipped anticipated scheduled forecast hopefully due".split()
+)
+# ... these only when "to" follows: "hopes to compete", "is set to sign" (not "the hopes", "a set").
+_HEDGES_BEFORE_TO = frozenset(
+    "expected expects expect plan plans planned planning hope hopes hoped hoping set aim aims aiming bid intend "
+    "intends intended want wants wanted seek seeks seeking try tries trying threatened threatens threatening asked "
+    "ready poised going able need needs required ought agreed promised pledged vowed".split()
+)
+_MONTH_BEFORE = frozenset("in of since until by last next early late mid from this end".split())
+# Time words say when, not whether: "will today be in Strasbourg" supports "is in Strasbourg today".
+_WHEN = frozenset("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday week "
+                  "weekend month year season next later soon when".split())
+_HEDGE_REACH = 3  # words after a hedge that it governs ("will [have surgery on]", "hopes to [compete at the]")
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+_LIGHT = frozenset("the a an of to in on at for and or but with by from as is are was were be been being has have "
+                   "had do does did that this these those it its his her their they he she we i you not no".split())
+
+
+def _hedge_at(tokens: list[str], i: int) -> bool:
+    token, following = tokens[i], tokens[i + 1] if i + 1 < len(tokens) else ""
+    if token == "may" and ((i and tokens[i - 1] in _MONTH_BEFORE) or following.isdigit()):
+        return False  # the month
+    if token in _HEDGES_BEFORE_TO:
+        return following == "to"
+    return token in _HEDGES
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def hedge_conflict(claim: str, evidence: str) -> str | None:
+    """A word the claim states as done that the evidence only ever says under a hedge ("did appear" from "will
+    appear", "won" from "hopes to win", "decided that the venue is" from "the most likely venue"), or None.
+
+    A claim that keeps a hedge of its own is not stating anything as done, and is left alone.
+    """
+    said = _WORD.findall(claim.lower())
+    if any(_hedge_at(said, i) for i in range(len(said))):
+        return None
+    there = _WORD.findall(evidence.lower())
+    governed: set[int] = set()
+    for i in range(len(there)):
+        if _hedge_at(there, i):
+            reach = _HEDGE_REACH + (1 if there[i] in _HEDGES_BEFORE_TO else 0)  # "to" is not one of the words
+            governed.update(range(i + 1, i + 1 + reach))
+    where: dict[str, list[int]] = {}
+    for i, word in enumerate(there):
+        where.setdefault(_stem(word), []).append(i)
+    for word in said:
+        if word in _LIGHT or word in _WHEN or len(word) < 4 or any(ch.isdigit() for ch in word):
+            continue
+        found = where.get(_stem(word))
+        if found and all(i in governed for i in found):
+            return f"the evidence says {word!r} only as expected, planned or possible"
+    return None
+
+
 def digit_numbers(text: str) -> frozenset[str]:
     """The numbers written in digits in a text, as digit strings ("£8,000" and "8 000" both give "8000")."""
     return frozenset(_as_number(d.group(0)) for d in _DIGITS.finditer(_SPACED_THOUSANDS.sub("", text)))
@@ -77,6 +144,7 @@ class LexicalSupport(NamedTuple):
     penalty: float
     missing_number: bool = False  # the claim states a number the evidence does not
     role_conflict: bool = False  # the claim gives a number of the evidence another role (a debt as a price)
+    hedged: bool = False  # the claim states as done what the evidence only expects or supposes
 
 
 def lexical_support(claim: str, evidence: str, context: str | None = None) -> LexicalSupport:
@@ -101,7 +169,10 @@ def lexical_support(claim: str, evidence: str, context: str | None = None) -> Le
         penalty *= 0.6
     if missing_names(claim, context if context is not None else evidence):
         penalty *= 0.4
-    return LexicalSupport(coverage, penalty, missing_number, conflict)
+    hedged = hedge_conflict(claim, evidence) is not None
+    if hedged:
+        penalty *= 0.3
+    return LexicalSupport(coverage, penalty, missing_number, conflict, hedged)
 
 
 LEXICAL_WEIGHT = 0.6
@@ -121,12 +192,13 @@ def combine(lexical: LexicalSupport, semantic: float, weight: float = LEXICAL_WE
 
 def vetoed(lexical: LexicalSupport) -> bool:
     """True when the verifier rejects a sentence without asking the LLM: it states a number the
-    evidence does not, or gives a number of the evidence another money role (a debt as a price).
-    Otherwise the LLM's P(the evidence entails it) decides.
+    evidence does not, gives a number of the evidence another money role (a debt as a price), or states
+    as done what the evidence only expects or supposes. Otherwise the LLM's P(the evidence entails it)
+    decides.
 
     Word overlap cannot see an invented relation between words the evidence does contain ("paid £103m"
     from "had a debt of £103m"); the model sometimes can. A missing number is a fabrication the model
     lets through and the check never misses. (The name and negation checks veto too many true
     paraphrases: on the dev claims they cost 0.03 of balanced accuracy; see evals/README.md.)
     """
-    return lexical.missing_number or lexical.role_conflict
+    return lexical.missing_number or lexical.role_conflict or lexical.hedged

@@ -11,6 +11,7 @@ from rag.answer.checks import answer_mismatch, answering_sentence, same_person, 
 QUOTES = [
     "Mido has joined Tottenham on an 18-month loan from Roma. The fee was not disclosed.",
     "The club had a debt of £103m when the board took over in 2004.",
+    "Mido hopes to face Arsenal in the cup next month.",
 ]
 
 
@@ -26,6 +27,8 @@ QUOTES = [
     ("Which club did Mido leave?", "Lazio Rome", "not in the best sentences"),  # a short answer must be a copy
     ("How much did the board pay for the club?", "£103m", "103 is a debt in the evidence, not a payment"),
     ("What does Michael Howard think of the loan?", "Michael Howard thinks the loan is fine", "names howard"),
+    ("Did Mido face Arsenal in the cup?", "yes", "do not say it happened: 'face' only as expected"),
+    ("Who did Mido face in the cup?", "Arsenal", "do not say it happened"),
 ])
 def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, phrase: str, why: str) -> None:
     found = answer_mismatch(question, phrase, QUOTES)
@@ -41,6 +44,8 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("What did the board owe in 2004?", "a debt of £103m"),
     ("How much did the club pay, and who was the manager?", "Mido"),  # two-part: either part may be answered
     ("What did Roma say about Mido?", "Mido has joined Tottenham"),  # a name the quotes do mention
+    ("Who does Mido hope to face in the cup?", "Arsenal"),  # the question keeps the hedge
+    ("Did Mido join Tottenham on loan?", "yes"),  # stated as done
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
@@ -120,3 +125,35 @@ def test_a_sum_moved_to_another_role_is_vetoed() -> None:
     assert role_conflict("Leeds had £103m.", evidence) is None  # no role said: nothing to contradict
     assert vetoed(lexical_support("Ken Bates paid £103m to take over Leeds United.", evidence))
     assert not vetoed(lexical_support("The club had a debt of £103m in 2004.", evidence))
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    ("They did appear at Bow Street magistrates' court on 21 December.",
+     "They will appear at Bow Street magistrates' court on 21 December, a police spokesman said."),
+    ("The full-back had surgery on Monday.", "The full-back will have surgery on Monday after fracturing his thumb."),
+    ("Kerr did finish with a clash against France.", "Kerr had hoped to finish with a clash against France."),
+    ("The ARU decided that the venue is Sydney's Olympic stadium.",
+     "The date is yet to be decided but the most likely venue is Sydney's Olympic stadium."),
+])
+def test_a_claim_stating_as_done_what_the_evidence_only_expects_is_vetoed(claim: str, evidence: str) -> None:
+    from rag.answer.support import hedge_conflict, lexical_support, vetoed
+
+    assert hedge_conflict(claim, evidence) is not None
+    assert vetoed(lexical_support(claim, evidence))
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    # the claim keeps the hedge
+    ("The full-back will have surgery on Monday.", "The full-back will have surgery on Monday."),
+    ("Sydney's Olympic Stadium is the favoured venue.", "The most likely venue is Sydney's Olympic stadium."),
+    # "in May" is the month; "today" says when, not whether; a word stated once without a hedge is stated
+    ("In May he made a proposal to invest £10m.", "In May he made a proposal to invest £10m in Wednesday."),
+    ("Lammy is in Strasbourg today.", "Lammy will today be in Strasbourg with fellow ministers."),
+    ("Hansen competed in Melbourne.", "Hansen competed in Melbourne and will compete again in Delhi."),
+    # "hopes" is a hedge only before "to"
+    ("The fans' hopes rose after the win.", "The fans' hopes rose after the win."),
+])
+def test_a_hedge_kept_by_the_claim_or_a_word_stated_plainly_is_no_conflict(claim: str, evidence: str) -> None:
+    from rag.answer.support import hedge_conflict
+
+    assert hedge_conflict(claim, evidence) is None
