@@ -62,27 +62,31 @@ def role_conflict(claim: str, evidence: str, claim_roles: frozenset[str] | None 
     return None
 
 
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words that put what follows in the future, in doubt or under a condition: "will appear", "could upset",
 # "the most likely venue", "if found guilty", "a potential money-spinner".
-_HEDGES = frozenset(
+_HEDGES = _word_set(
     "will would could may might should can must shall likely unlikely improbable potential potentially possible "
     "possibly probably probable if unless chance yet pending rumours rumoured reportedly proposed proposal prospect "
-    "considering whether favoured favourite tipped anticipated scheduled forecast hopefully due".split()
+    "considering whether favoured favourite tipped anticipated scheduled forecast hopefully due"
 )
 # ... these only when "to" follows: "hopes to compete", "is set to sign" (not "the hopes", "a set").
-_HEDGES_BEFORE_TO = frozenset(
+_HEDGES_BEFORE_TO = _word_set(
     "expected expects expect plan plans planned planning hope hopes hoped hoping set aim aims aiming bid intend "
     "intends intended want wants wanted seek seeks seeking try tries trying threatened threatens threatening asked "
-    "ready poised going able need needs required ought agreed promised pledged vowed".split()
+    "ready poised going able need needs required ought agreed promised pledged vowed"
 )
-_MONTH_BEFORE = frozenset("in of since until by last next early late mid from this end".split())
+_MONTH_BEFORE = _word_set("in of since until by last next early late mid from this end")
 # Time words say when, not whether: "will today be in Strasbourg" supports "is in Strasbourg today".
-_WHEN = frozenset("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday week "
-                  "weekend month year season next later soon when".split())
+_WHEN = _word_set("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday week "
+                  "weekend month year season next later soon when")
 _HEDGE_REACH = 3  # words after a hedge that it governs ("will [have surgery on]", "hopes to [compete at the]")
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
-_LIGHT = frozenset("the a an of to in on at for and or but with by from as is are was were be been being has have "
-                   "had do does did that this these those it its his her their they he she we i you not no".split())
+_LIGHT = _word_set("the a an of to in on at for and or but with by from as is are was were be been being has have "
+                   "had do does did that this these those it its his her their they he she we i you not no")
 
 
 def _hedge_at(tokens: list[str], i: int) -> bool:
