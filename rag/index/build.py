@@ -486,4 +486,9 @@ def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport |
 
     if Index.exists(settings):
         return None
+    if settings.chroma_url:
+        # Replicas started together against an empty server all find no index: each adds its folder's articles,
+        # and none removes what another added (a full sync of one folder would).
+        files, _ = scan_corpus(Path(settings.corpus_dir), settings.max_file_bytes)
+        return Indexer(settings, progress=progress, allow_empty=True).add([f.source for f in files])
     return build_index(settings, progress=progress)

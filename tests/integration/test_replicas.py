@@ -185,6 +185,24 @@ def test_a_replicas_cache_can_be_deleted_and_follows_a_rebuild(tmp_path: Path, c
     forget_opened()
 
 
+def test_replicas_starting_together_on_an_empty_server_each_add_their_folder(
+    tmp_path: Path, chroma_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index.build import ensure_index
+
+    collection = f"start-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "b-corpus").mkdir()
+    (tmp_path / "b-corpus" / "zorb.txt").write_text(ZORB)
+    first = server_settings(tmp_path / "a", chroma_server, collection)
+    second = server_settings(tmp_path / "b", chroma_server, collection, corpus=tmp_path / "b-corpus")
+    assert ensure_index(first) is not None and ensure_index(second) is None  # one start builds, the next finds it
+    # Both started before either had written: both build, and the second keeps the first's articles.
+    monkeypatch.setattr(Index, "exists", staticmethod(lambda settings: False))
+    report = ensure_index(second)
+    assert report is not None and report.added == ["zorb.txt"] and not report.removed
+    assert len(snapshot(first)[0]) == 4
+
+
 def test_an_embedded_index_folder_is_not_taken_for_a_cache(tmp_path: Path, chroma_server: str) -> None:
     embedded = Settings(corpus_dir=SEEDS, index_dir=tmp_path / "index", backend="extractive")
     build_index(embedded)
