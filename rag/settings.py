@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     # --- index --------------------------------------------------------------
     index_dir: Path = Field(Path("index"), description="Where the catalog, BM25 index and (embedded) Chroma live.")
-    chroma_url: str | None = Field(None, description="URL of a Chroma server (http://host:8000); unset means embedded Chroma in index_dir.")
+    chroma_url: str | None = Field(None, description="URL of a Chroma server (http://host:8000) holding the whole index; index_dir is then only a cache. Unset means embedded Chroma in index_dir.")
     collection: str = Field("articles", min_length=3, description="Chroma collection name.")
     embedding_model: str | None = Field(None, description="Path (or hub id) of a sentence-transformers model; unset means the packaged all-MiniLM-L6-v2.")
     embedding_batch_size: int = Field(64, ge=1, le=1024, description="Passages embedded per forward pass.")

@@ -77,13 +77,6 @@ class Index:
         # The catalog file this Index reads: while its connection is open the inode cannot be reused, so a
         # different inode (or none) means another process rebuilt or deleted the index.
         self._catalog_inode = _inode(self.dir / CATALOG_FILE)
-        self._vectors_generation = -1
-        self._vectors_stale = False
-        self._vectors_lock = threading.Lock()
-        self._lexical: LexicalIndex | None = None
-        self._lexical_lock = threading.Lock()
-        self._facets: ArticleFacets | None = None
-        self._facets_lock = threading.Lock()
 
     @staticmethod
     def exists(settings: Settings) -> bool:

@@ -125,7 +125,8 @@ def test_orphans_and_holes_are_repaired(tmp_path: Path, corpus: Path) -> None:
     assert index_state(settings) == clean
 
 
-def _kill_corpus(tmp_path: Path, articles: int) -> Path:
+def kill_corpus(tmp_path: Path, articles: int) -> Path:
+    """The seeds and the first ``articles`` BBC articles, in a folder the kill loops can edit."""
     from evals.corpora import write_bbc_articles
 
     folder = tmp_path / "kill-corpus"
@@ -144,7 +145,7 @@ def _generation(settings: Settings) -> int:
 @pytest.mark.skipif(not BBC_CSV.exists(), reason="needs ../shared/corpora")
 def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None:
     """SIGKILL `rag index` at random moments while it writes, 10 times; the next run equals a clean build."""
-    corpus = _kill_corpus(tmp_path, articles=40)
+    corpus = kill_corpus(tmp_path, articles=40)
     articles = sorted((corpus / "bbc").rglob("*.txt"))
     killed = make_settings(tmp_path / "killed", corpus)
     command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(corpus), "--index", str(killed.index_dir)]

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.errors import RagError
+from rag.errors import IndexCorruptError, RagError
 from rag.index.build import build_index
 from rag.index.catalog import Catalog
 from rag.index.handle import Index, forget_opened
@@ -32,6 +32,7 @@ from rag.index.vectors import VectorStore
 from rag.settings import Settings
 from tests.conftest import BBC_CSV, SEEDS
 from tests.integration.test_app import ZORB, Server, start_app, stop_app
+from tests.integration.test_indexer import kill_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +76,6 @@ def assert_consistent(articles: dict[str, tuple[Any, ...]], passages: dict[str, 
 # --- writers against the server ----------------------------------------------------------------
 
 
-def _kill_corpus(tmp_path: Path, articles: int) -> Path:
-    from evals.corpora import write_bbc_articles
-
-    folder = tmp_path / "kill-corpus"
-    shutil.copytree(SEEDS, folder / "seeds")
-    write_bbc_articles(BBC_CSV, folder, limit=articles)
-    return folder
-
-
 def _server_generation(settings: Settings) -> int:
     try:
         state = ServerRecords(settings, VectorStore(settings)).state()
@@ -103,7 +95,7 @@ def _index_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
 def test_killed_indexer_against_the_server_converges_to_a_clean_build(tmp_path: Path, chroma_server: str) -> None:
     """SIGKILL `rag index` at random moments while it writes to the server, 10 times; the next run equals a
     clean build, in the server and in the writer's cache."""
-    corpus = _kill_corpus(tmp_path, articles=30)
+    corpus = kill_corpus(tmp_path, articles=30)
     articles = sorted((corpus / "bbc").rglob("*.txt"))
     killed = server_settings(tmp_path / "killed", chroma_server, f"killed-{uuid.uuid4().hex[:8]}", corpus)
     command, env = _index_command(killed)
@@ -201,6 +193,16 @@ def test_replicas_starting_together_on_an_empty_server_each_add_their_folder(
     report = ensure_index(second)
     assert report is not None and report.added == ["zorb.txt"] and not report.removed
     assert len(snapshot(first)[0]) == 4
+
+
+def test_a_server_that_is_down_is_a_one_line_error_for_readers_and_writers(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    down = server_settings(tmp_path, f"http://127.0.0.1:{free_port()}", "down")  # nothing listens there
+    for attempt in (lambda: Index.open(down), lambda: build_index(down)):
+        with pytest.raises(IndexCorruptError, match="Check that the server is running") as caught:
+            attempt()
+        assert "\n" not in str(caught.value)
 
 
 def test_an_embedded_index_folder_is_not_taken_for_a_cache(tmp_path: Path, chroma_server: str) -> None:
