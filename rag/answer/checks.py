@@ -99,7 +99,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     if _HAPPENED.search(question) and speaker(question) is None:
         hedged = hedge_conflict(question, text)  # the question asks whether it happened; the quotes only expect it
         if hedged:
-            return f"the best sentences do not say it happened: {hedged.removeprefix('the evidence says ')}"
+            return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
     return None
 
 
