@@ -170,16 +170,14 @@ class Indexer:
         """Bring the index in line with the whole corpus folder (``wipe``: start from nothing, server mode)."""
         return self._guarded(lambda report: self._sync_folder(report, wipe))
 
-    def add(self, sources: Sequence[str]) -> IndexReport:
-        """Index these files of the corpus folder (an upload), leaving every other article as it is."""
+    def add(self, sources: Sequence[str] | None = None) -> IndexReport:
+        """Index these files of the corpus folder (an upload), or all of them when None, leaving every other
+        article as it is: nothing is removed."""
         def work(report: IndexReport) -> None:
-            files, problems = scan_files(Path(self.settings.corpus_dir), sources, self.settings.max_file_bytes)
+            corpus, limit = Path(self.settings.corpus_dir), self.settings.max_file_bytes
+            files, problems = scan_corpus(corpus, limit) if sources is None else scan_files(corpus, sources, limit)
             report.problems = list(problems)
-            held = {content_hash: source for source, (_, content_hash) in self.catalog.manifest().items()}
-            for file in files:
-                if held.get(file.content_hash, file.source) != file.source:
-                    report.problems.append(FileProblem(file.source, f"duplicate of {held[file.content_hash]}; skipped"))
-            self._index([f for f in files if held.get(f.content_hash, f.source) == f.source], report)
+            self._index(files, report, others_stay=True)
 
         return self._guarded(work)
 
@@ -269,10 +267,11 @@ class Indexer:
                 self._remove(article_id)
                 report.removed.append(source)
 
-    def _index(self, files: list[SourceFile], report: IndexReport) -> list[SourceFile]:
-        """Index the new and changed files among ``files``; returns those that are not duplicates."""
+    def _index(self, files: list[SourceFile], report: IndexReport, *, others_stay: bool = False) -> list[SourceFile]:
+        """Index the new and changed files among ``files``; returns those that are not duplicates.
+        ``others_stay``: the indexed articles not among ``files`` stay (an upload), so they keep their content."""
         manifest = self.catalog.manifest()
-        indexable = self._drop_duplicates(files, manifest, report)
+        indexable = self._drop_duplicates(files, manifest, report, others_stay=others_stay)
         todo = [f for f in indexable if manifest.get(f.source, ("", ""))[1] != f.content_hash]
         report.unchanged = len(indexable) - len(todo)
         self._index_files(todo, manifest, report)
@@ -281,13 +280,14 @@ class Indexer:
     # --- planning ------------------------------------------------------------
     @staticmethod
     def _drop_duplicates(
-        files: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport
+        files: list[SourceFile], manifest: dict[str, tuple[str, str]], report: IndexReport, *, others_stay: bool
     ) -> list[SourceFile]:
-        """One file per content hash: the one already indexed with it, else the first by path."""
+        """One file per content hash: the one already indexed with it, else the first by path. An indexed article
+        keeps its hash when its file is unchanged, or (``others_stay``) when its file is not among ``files``."""
         current = {f.source: f.content_hash for f in files}
         owner: dict[str, str] = {}
         for source, (_, content_hash) in sorted(manifest.items()):
-            if current.get(source) == content_hash:
+            if current.get(source, content_hash if others_stay else None) == content_hash:
                 owner.setdefault(content_hash, source)
         for file in files:
             owner.setdefault(file.content_hash, file.source)
@@ -489,6 +489,5 @@ def ensure_index(settings: Settings, *, progress: bool = False) -> IndexReport |
     if settings.chroma_url:
         # Replicas started together against an empty server all find no index: each adds its folder's articles,
         # and none removes what another added (a full sync of one folder would).
-        files, _ = scan_corpus(Path(settings.corpus_dir), settings.max_file_bytes)
-        return Indexer(settings, progress=progress, allow_empty=True).add([f.source for f in files])
+        return Indexer(settings, progress=progress, allow_empty=True).add()
     return build_index(settings, progress=progress)

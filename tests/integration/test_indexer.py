@@ -207,3 +207,18 @@ def test_progress_is_reported_article_by_article(tmp_path: Path, corpus: Path) -
     build_index(make_settings(tmp_path, corpus), on_progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1] == (3, 3) and all(total == 3 for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)  # never backwards
+
+
+def test_an_upload_indexes_only_itself_and_a_copy_of_an_indexed_article_is_skipped(tmp_path: Path, corpus: Path) -> None:
+    from rag.index.build import add_to_index, remove_from_index
+
+    settings = make_settings(tmp_path, corpus)
+    build_index(settings)
+    (corpus / "copy.txt").write_text((corpus / "002_efe52085fdfc4464.txt").read_text())
+    (corpus / "001_97877a4a4c045327.txt").unlink()  # gone from the folder, but an upload leaves it indexed
+    report = add_to_index(settings, ["copy.txt"])
+    assert report.added == [] and report.removed == [] and report.articles == 3
+    assert [(p.source, p.reason) for p in report.problems] == [("copy.txt", "duplicate of 002_efe52085fdfc4464.txt; skipped")]
+    removed = remove_from_index(settings, [next(aid for source, (aid, _) in Catalog(Path(settings.index_dir))
+                                                .manifest().items() if source == "001_97877a4a4c045327.txt")])
+    assert removed.removed == ["001_97877a4a4c045327.txt"] and removed.articles == 2
