@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,35 @@ def kill_corpus(tmp_path: Path, articles: int) -> Path:
     return folder
 
 
+def kill_ten_times(
+    command: list[str], env: dict[str, str], articles: list[Path], generation: Callable[[], int], *, seed: int,
+    edits: int, longest_wait: float, poll: float, after_commit: float,
+) -> int:
+    """Run the indexing command ten times, each round editing ``edits`` articles so there is writing to interrupt,
+    and SIGKILL it: on odd rounds at a random moment (start-up, scanning, embedding, writing), on even rounds
+    just after ``generation()`` shows its first commit. Returns how many kills landed while it ran."""
+    rng = random.Random(seed)
+    kills = 0
+    for round_ in range(10):
+        if round_:
+            for victim in articles[(round_ * edits) % len(articles) :][:edits]:
+                victim.write_text(victim.read_text() + f" edit {round_}.")
+        before = generation()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if round_ % 2:
+            time.sleep(rng.uniform(0.5, longest_wait))
+        else:
+            deadline = time.monotonic() + 300
+            while process.poll() is None and generation() <= before and time.monotonic() < deadline:
+                time.sleep(poll)
+            time.sleep(rng.uniform(0.0, after_commit))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    return kills
+
+
 def _generation(settings: Settings) -> int:
     try:
         return Catalog(Path(settings.index_dir)).generation
@@ -149,25 +180,8 @@ def test_killed_indexer_always_recovers_to_a_clean_build(tmp_path: Path) -> None
     articles = sorted((corpus / "bbc").rglob("*.txt"))
     killed = make_settings(tmp_path / "killed", corpus)
     command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(corpus), "--index", str(killed.index_dir)]
-    rng = random.Random(1234)
-    kills = 0
-    for round_ in range(10):
-        if round_:  # every round has articles to re-embed, so there is writing to interrupt
-            for victim in articles[(round_ * 15) % len(articles) :][:15]:
-                victim.write_text(victim.read_text() + f" edit {round_}.")
-        before = _generation(killed)
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if round_ % 2:  # a kill at any moment: start-up, scanning, embedding, writing
-            time.sleep(rng.uniform(0.5, 4.0))
-        else:  # a kill while it writes: just after it committed its first article
-            deadline = time.monotonic() + 300
-            while process.poll() is None and _generation(killed) <= before and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 0.2))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_ten_times(command, os.environ.copy(), articles, lambda: _generation(killed), seed=1234, edits=15,
+                           longest_wait=4.0, poll=0.02, after_commit=0.2)
     assert kills >= 5, f"only {kills} of 10 kills landed while the indexer was running"
 
     build_index(killed)

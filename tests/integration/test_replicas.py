@@ -8,9 +8,7 @@ indexes answers on the other, and every interleaving converges to a clean build.
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +30,7 @@ from rag.index.vectors import VectorStore
 from rag.settings import Settings
 from tests.conftest import BBC_CSV, SEEDS
 from tests.integration.test_app import ZORB, Server, start_app, stop_app
-from tests.integration.test_indexer import kill_corpus
+from tests.integration.test_indexer import kill_corpus, kill_ten_times
 
 pytestmark = pytest.mark.integration
 
@@ -99,25 +97,8 @@ def test_killed_indexer_against_the_server_converges_to_a_clean_build(tmp_path: 
     articles = sorted((corpus / "bbc").rglob("*.txt"))
     killed = server_settings(tmp_path / "killed", chroma_server, f"killed-{uuid.uuid4().hex[:8]}", corpus)
     command, env = _index_command(killed)
-    rng = random.Random(4321)
-    kills = 0
-    for round_ in range(10):
-        if round_:  # every round has articles to re-embed, so there is writing to interrupt
-            for victim in articles[(round_ * 11) % len(articles) :][:11]:
-                victim.write_text(victim.read_text() + f" edit {round_}.")
-        before = _server_generation(killed)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if round_ % 2:  # a kill at any moment: start-up, the lease, scanning, embedding, writing
-            time.sleep(rng.uniform(0.5, 5.0))
-        else:  # a kill while it writes: just after it committed its first group
-            deadline = time.monotonic() + 300
-            while process.poll() is None and _server_generation(killed) <= before and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 0.3))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_ten_times(command, env, articles, lambda: _server_generation(killed), seed=4321, edits=11,
+                           longest_wait=5.0, poll=0.05, after_commit=0.3)  # the longest wait covers the lease
     assert kills >= 5, f"only {kills} of 10 kills landed while the indexer was running"
 
     build_index(killed)  # takes over the dead run's lease at once, repairs, finishes
