@@ -341,6 +341,7 @@ def question_record(
         "refused_at": answer.refused_at,
         "confidence": answer.confidence,
         "signals": answer.signals,
+        "short_answer": answer.short_answer,  # the phrase the select gate copied: what the answer checks read
         "funnel": question_funnel(q, answer),
     })
     record["outcome"] = _outcome(q, answer, correctness)
