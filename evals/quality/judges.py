@@ -85,10 +85,12 @@ class Judge(Protocol):
 
 def _scorer_source() -> str:
     """The code of the deterministic score (support and the text helpers it reads): a change re-scores cached items."""
+    import rag.answer.cloze
     import rag.answer.support
     import rag.text
 
-    return "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (rag.answer.support, rag.text))
+    modules = (rag.answer.support, rag.text, rag.answer.cloze)
+    return "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in modules)
 
 
 def _sha(*parts: str) -> str:
@@ -222,7 +224,9 @@ class LlmJudge:
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
     invented relations), vetoed to 0 when the claim states a number the evidence does not, gives one of its
-    sums another role, or states as done what the evidence only expects (:func:`rag.answer.support.vetoed`)."""
+    sums another role, or states as done what the evidence only expects (:func:`rag.answer.support.vetoed`), and
+    when the model, asked to fill a number of the claim from the evidence, gives another number
+    (:func:`rag.answer.cloze.moved_number`)."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD
@@ -231,16 +235,30 @@ class VerifierJudge:
         from rag.answer.prompts import VERIFY_SYSTEM
 
         self._llm = LlmJudge(model, VERIFY_SYSTEM)
-        self.model = f"{self._llm.model} + verifier prompt + number veto"
+        self._chat = model
+        self.model = f"{self._llm.model} + verifier prompt + number veto + number cloze"
 
     def fingerprint(self) -> str:
         return _sha(self._llm.fingerprint(), _scorer_source())
 
     def score(self, item: JudgeItem) -> float | None:
+        from rag.answer.chain import ask_model
+        from rag.answer.citations import ENTAILED
+        from rag.answer.cloze import CLOZE_TOKENS, moved_number
         from rag.answer.support import lexical_support, vetoed
 
         context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
-        return 0.0 if vetoed(lexical_support(item.claim, item.evidence, context)) else self._llm.score(item)
+        if vetoed(lexical_support(item.claim, item.evidence, context)):
+            return 0.0
+        p_yes = self._llm.score(item)
+        if p_yes is None or p_yes < ENTAILED:
+            return p_yes
+        try:
+            moved = moved_number(item.claim, item.evidence, ask_model(self._chat, CLOZE_TOKENS))
+        except Exception as exc:  # noqa: BLE001 - as in the chain, a failed check only loses the check
+            log.warning("number cloze failed: %s", _one_line(exc))
+            moved = None
+        return 0.0 if moved else p_yes  # as in the chain: the model fills the claim's number with another one
 
     def scores(self, items: Sequence[JudgeItem]) -> list[float | None]:
         return [self.score(item) for item in items]

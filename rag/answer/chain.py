@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,8 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.answer.citations import Encode, cite_items, is_refusal, verify_answer
+from rag.answer.citations import ENTAILED, Encode, Entailment, cite_items, is_refusal, verify_answer
+from rag.answer.cloze import CLOZE_TOKENS, moved_number
 from rag.answer.evidence import select_evidence
 from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.answer.prompts import (
@@ -397,8 +398,7 @@ class RagChain(Runnable[ChainInput, Answer]):
             return found
         context = " ".join([*spans, *(p.text for p in passages)])
         try:
-            return speaker_mismatch(question, phrase, spans, context,
-                                    lambda messages: str(model.invoke(messages, max_tokens=SPEAKER_TOKENS).content))
+            return speaker_mismatch(question, phrase, spans, context, ask_model(model, SPEAKER_TOKENS))
         except Exception as exc:  # the gate's own call worked; a failure here only loses this check
             log.warning("speaker check failed (%s); answering without it", exc)
             return None
@@ -410,10 +410,8 @@ class RagChain(Runnable[ChainInput, Answer]):
         s = self.settings
         if not s.verify_with_llm:
             return verify_answer(text, items, encode, s.min_support)
-        scorer = choice_scorer(model, ("Yes", "No"))
         try:
-            return verify_answer(text, items, encode, s.min_support,
-                                 lambda evidence, claim: scorer(verification_messages(evidence, claim))["Yes"])
+            return verify_answer(text, items, encode, s.min_support, model_entailment(model))
         except Exception as exc:  # a server without log-probabilities: the deterministic score alone
             log.warning("LLM verification failed (%s); verifying with the deterministic score", exc)
             return verify_answer(text, items, encode, s.min_support)
@@ -445,6 +443,33 @@ class Gate:
 
 # The copied answer phrase is short; a longer reply is cut (and its words are still checked).
 EXTRACT_TOKENS = 24
+
+
+def ask_model(model: BaseChatModel, max_tokens: int) -> Callable[[list[BaseMessage]], str]:
+    """The model as a function from messages to its reply of at most ``max_tokens`` (the checks' calls)."""
+    return lambda messages: str(model.invoke(messages, max_tokens=max_tokens).content)
+
+
+def model_entailment(model: BaseChatModel) -> Entailment:
+    """The generate strategy's verifier: P(Yes) of the model asked whether the evidence entails the claim (the
+    prompt with worked examples of invented relations), and 0 when the model, asked to fill a number of the
+    claim from the evidence, gives another number (:func:`rag.answer.cloze.moved_number`). The deterministic
+    vetoes are :func:`rag.answer.citations.verify_answer`'s."""
+    scorer = choice_scorer(model, ("Yes", "No"))
+    ask = ask_model(model, CLOZE_TOKENS)
+
+    def entails(evidence: str, claim: str) -> float:
+        p_yes = scorer(verification_messages(evidence, claim))["Yes"]
+        if p_yes < ENTAILED:
+            return p_yes
+        try:
+            moved = moved_number(claim, evidence, ask)
+        except Exception as exc:  # the entailment call worked; a failure here only loses this check
+            log.warning("number cloze failed (%s); keeping the model's verdict", exc)
+            moved = None
+        return 0.0 if moved else p_yes  # the model agrees, yet fills the claim's number with another one
+
+    return entails
 
 
 def build_chain(

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from rag.answer.chain import build_chain
-from rag.answer.citations import verify_answer
+from rag.answer.chain import ask_model, build_chain, model_entailment
+from rag.answer.citations import ENTAILED, verify_answer
+from rag.answer.cloze import CLOZE_TOKENS, moved_number
 from rag.answer.evidence import select_evidence
 from rag.answer.prompts import entailment_messages
 from rag.answer.retrieve import get_search
@@ -87,3 +88,18 @@ def test_the_user_examples_are_refused_or_corrected(
     else:
         text = f" {answer.answer.lower()} "
         assert not any(f" {word} " in text for word in invented_words), answer.answer
+
+
+def test_a_number_moved_to_another_role_is_caught_by_the_cloze(bbc_few: Settings) -> None:
+    """Every number of the claim is in the evidence, so the word checks pass it; filling the blank of
+    "…at least ____ tickets" from the evidence, the model gives 8 000, not 12,667."""
+    hits = get_search(bbc_few).retrieve("How many tickets will Munster fans get in San Sebastian?", 5).passages
+    evidence = next(hit.text for hit in hits if "8 000 tickets" in hit.text and "12 667" in hit.text)
+    model = build_chat_model(bbc_few)
+    moved = "The Irish province will be given at least 12,667 tickets."
+    right = "The Irish province will be given at least 8,000 tickets."
+    found = moved_number(moved, evidence, ask_model(model, CLOZE_TOKENS))
+    assert found is not None and "8" in found and "12667" in found
+    assert moved_number(right, evidence, ask_model(model, CLOZE_TOKENS)) is None
+    entails = model_entailment(model)  # the chain's verifier: the cloze after the model's yes
+    assert entails(evidence, moved) < ENTAILED <= entails(evidence, right)
