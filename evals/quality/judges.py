@@ -85,12 +85,10 @@ class Judge(Protocol):
 
 def _scorer_source() -> str:
     """The code of the deterministic score (support and the text helpers it reads): a change re-scores cached items."""
-    import rag.answer.cloze
     import rag.answer.support
     import rag.text
 
-    modules = (rag.answer.support, rag.text, rag.answer.cloze)
-    return "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in modules)
+    return "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (rag.answer.support, rag.text))
 
 
 def _sha(*parts: str) -> str:
@@ -239,26 +237,23 @@ class VerifierJudge:
         self.model = f"{self._llm.model} + verifier prompt + number veto + number cloze"
 
     def fingerprint(self) -> str:
-        return _sha(self._llm.fingerprint(), _scorer_source())
+        import rag.answer.cloze
+
+        cloze = Path(rag.answer.cloze.__file__ or "").read_text(encoding="utf-8")
+        return _sha(self._llm.fingerprint(), _scorer_source(), cloze)
 
     def score(self, item: JudgeItem) -> float | None:
         from rag.answer.chain import ask_model
-        from rag.answer.citations import ENTAILED
-        from rag.answer.cloze import CLOZE_TOKENS, moved_number
+        from rag.answer.cloze import CLOZE_TOKENS, checked_entailment
         from rag.answer.support import lexical_support, vetoed
 
         context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
         if vetoed(lexical_support(item.claim, item.evidence, context)):
             return 0.0
         p_yes = self._llm.score(item)
-        if p_yes is None or p_yes < ENTAILED:
-            return p_yes
-        try:
-            moved = moved_number(item.claim, item.evidence, ask_model(self._chat, CLOZE_TOKENS))
-        except Exception as exc:  # noqa: BLE001 - as in the chain, a failed check only loses the check
-            log.warning("number cloze failed: %s", _one_line(exc))
-            moved = None
-        return 0.0 if moved else p_yes  # as in the chain: the model fills the claim's number with another one
+        if p_yes is None:
+            return None
+        return checked_entailment(p_yes, item.claim, item.evidence, ask_model(self._chat, CLOZE_TOKENS))  # as the chain
 
     def scores(self, items: Sequence[JudgeItem]) -> list[float | None]:
         return [self.score(item) for item in items]

@@ -29,8 +29,8 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.answer.citations import ENTAILED, Encode, Entailment, cite_items, is_refusal, verify_answer
-from rag.answer.cloze import CLOZE_TOKENS, moved_number
+from rag.answer.citations import Encode, Entailment, cite_items, is_refusal, verify_answer
+from rag.answer.cloze import CLOZE_TOKENS, checked_entailment
 from rag.answer.evidence import select_evidence
 from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
 from rag.answer.prompts import (
@@ -459,15 +459,7 @@ def model_entailment(model: BaseChatModel) -> Entailment:
     ask = ask_model(model, CLOZE_TOKENS)
 
     def entails(evidence: str, claim: str) -> float:
-        p_yes = scorer(verification_messages(evidence, claim))["Yes"]
-        if p_yes < ENTAILED:
-            return p_yes
-        try:
-            moved = moved_number(claim, evidence, ask)
-        except Exception as exc:  # the entailment call worked; a failure here only loses this check
-            log.warning("number cloze failed (%s); keeping the model's verdict", exc)
-            moved = None
-        return 0.0 if moved else p_yes  # the model agrees, yet fills the claim's number with another one
+        return checked_entailment(scorer(verification_messages(evidence, claim))["Yes"], claim, evidence, ask)
 
     return entails
 
