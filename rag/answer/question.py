@@ -1,7 +1,10 @@
 """Turn a follow-up ("And what did she say about borders?") into a standalone question.
 
 With an LLM the question is rewritten from the chat history; without one (or if
-the LLM fails) a heuristic adds the earlier question's words for retrieval.
+the LLM fails) a heuristic adds the earlier question's words for retrieval. The
+small model sometimes rewrites the question into another one ("How did he…" into
+"Why did…") or drops the pronoun instead of naming whom it means; such a rewrite
+is replaced by the heuristic's, which keeps the user's words.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.answer.prompts import CONDENSE_SYSTEM, condense_user_message
+from rag.text import names
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,19 @@ def heuristic_standalone(history: History, question: str) -> str:
     return f"{question} (following: {previous.rstrip('?')})"
 
 
+# The word a question opens with says what kind of answer it wants ("And what…" opens with "what").
+_OPENING = re.compile(r"^\W*(?:(?:and|but|so|also|then)\s+)?(\w+)", re.IGNORECASE)
+
+
+def keeps_question(question: str, rewrite: str) -> bool:
+    """Whether ``rewrite`` still asks ``question``: the same opening question word, and a question that leans
+    on a pronoun ("he", "their") names someone it did not ("Who does he blame…" is not "Who is to blame…")."""
+    opening, rewritten = _OPENING.match(question), _OPENING.match(rewrite)
+    if not opening or not rewritten or opening.group(1).lower() != rewritten.group(1).lower():
+        return False
+    return not _PRONOUN.search(question) or bool(names(rewrite) - names(question))
+
+
 def condense_question(history: History, question: str, model: BaseChatModel | None) -> str:
     """A standalone version of question given the history."""
     if not history or not needs_context(question):
@@ -74,6 +91,7 @@ def condense_question(history: History, question: str, model: BaseChatModel | No
         log.warning("question rewriting failed (%s); using the heuristic", exc)
         return heuristic_standalone(history, question)
     text = " ".join(str(reply.content).split()).strip().strip('"')
-    if not text or len(text) > 4 * len(question) + 200:
+    if not text or len(text) > 4 * len(question) + 200 or not keeps_question(question, text):
+        log.info("the rewrite %r does not keep the question %r; using the heuristic", text[:200], question)
         return heuristic_standalone(history, question)
     return text
