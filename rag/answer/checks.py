@@ -141,9 +141,16 @@ def answering_sentence(phrase: str, spans: Sequence[str]) -> tuple[str, str]:
     return best[1], best[2]
 
 
+# Who speaks for a body ("Egypt FA spokesman Methat Shalaby", "the FA's chief executive Mark Palios").
+_SPOKESPERSON = (r"(?:'s)?\s+(?:(?:chief|deputy|general|executive|press|senior)\s+)?(?:spokes(?:man|woman|person)|"
+                 r"chairman|chairwoman|chair|president|director|secretary|executive|boss|head|leader|manager|"
+                 r"coach|captain|official|source|minister)")
+
+
 def same_person(named: str, asked: str, context: str) -> bool:
-    """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, or both
-    parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer")."""
+    """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, both
+    parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), or the body
+    asked about introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA)."""
     def parts(text: str) -> set[str]:
         return {w for w in words(text) if w not in _TITLES and len(w) > 1} - {"the", "and", "of"}
 
@@ -151,8 +158,9 @@ def same_person(named: str, asked: str, context: str) -> bool:
     if not a or not b or a & b:
         return True
     # Consecutive words only: "henin-hardenne and dechy" or "henin-hardenne, dechy" name two people.
-    text = " ".join(context.lower().split())
-    return any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b", text)
+    text = " ".join(context.lower().replace("’", "'").split())
+    return any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b"
+                         rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b", text)
                for x in a for y in b)
 
 

@@ -83,6 +83,14 @@ def test_two_parts_of_one_name_are_the_same_person() -> None:
     assert not same_person("Dementieva", "Kim Clijsters", listed)
 
 
+def test_a_spokesperson_introduced_by_the_body_speaks_for_it() -> None:
+    context = "meanwhile egypt fa spokesman methat shalaby welcomed the apology."
+    assert same_person("Methat Shalaby", "the Egyptian FA", context)
+    assert same_person("Mark Palios", "the FA", "The FA's chief executive Mark Palios said it was right.")
+    assert not same_person("Methat Shalaby", "Mido", context)
+    assert not same_person("Dechy", "Justine Henin-Hardenne", "Justine Henin-Hardenne and Nathalie Dechy said")
+
+
 def _reply(text: str):  # noqa: ANN202 - a scripted model for the speaker check
     asked: list[list[BaseMessage]] = []
 
