@@ -134,6 +134,18 @@ def test_local_model_generate_strategy_writes_and_verifies(seed_settings: Settin
 
 @pytest.mark.integration
 @pytest.mark.llm
+def test_local_model_follow_up_keeps_the_users_question(local_chain) -> None:  # type: ignore[no-untyped-def]
+    history = [("What did Jordan Bardella say he would do about British patrol boats?",
+                "He would rewrite his country's border policy to let them push back small boats.")]
+    answer = local_chain.invoke({"question": "How did he describe the one-in, one-out agreement?",
+                                 "chat_history": history})
+    # Whether the model's rewrite or the pronoun resolution that replaces a bad one: still a how-question, about him.
+    assert answer.standalone_question.startswith("How ") and "Bardella" in answer.standalone_question
+    assert not answer.refused and "sticking plaster" in answer.answer, answer
+
+
+@pytest.mark.integration
+@pytest.mark.llm
 @pytest.mark.parametrize("question", ["What is the capital of Australia?", "How many migrants did the UK deport in 2024?"])
 def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = local_chain.invoke(question)
