@@ -62,15 +62,29 @@ def heuristic_standalone(history: History, question: str) -> str:
     return f"{question} (following: {previous.rstrip('?')})"
 
 
-# The word a question opens with says what kind of answer it wants ("And what…" opens with "what").
-_OPENING = re.compile(r"^\W*(?:(?:and|but|so|also|then)\s+)?(\w+)", re.IGNORECASE)
+# The word a question opens with says what kind of answer it wants ("And what…" opens with "what");
+# "What about France?" and "And Lammy?" say it only with the conversation, so they are not held to it.
+_OPENING = re.compile(r"^\W*(?:(?:and|but|so|also|then)\s+)?(\w+)\b(?!\s+(?:about|of)\b)", re.IGNORECASE)
+_WH = frozenset({"what", "who", "whom", "whose", "which", "when", "where", "why", "how"})
+_AUXILIARY = frozenset({"did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "can", "could",
+                        "will", "would", "should", "may", "might", "must"})
+
+
+def _kind(question: str) -> str | None:
+    """The question word it opens with, "yes/no" for an auxiliary, None when it opens with neither."""
+    match = _OPENING.match(question)
+    word = match.group(1).lower() if match else ""
+    return word if word in _WH else "yes/no" if word in _AUXILIARY else None
 
 
 def keeps_question(question: str, rewrite: str) -> bool:
-    """Whether ``rewrite`` still asks ``question``: the same opening question word, and a question that leans
-    on a pronoun ("he", "their") names someone it did not ("Who does he blame…" is not "Who is to blame…")."""
-    opening, rewritten = _OPENING.match(question), _OPENING.match(rewrite)
-    if not opening or not rewritten or opening.group(1).lower() != rewritten.group(1).lower():
+    """Whether ``rewrite`` still asks ``question``: the same opening question word (a yes/no question stays
+    one), and a question that leans on a pronoun ("he", "their") names someone it did not ("Who does he
+    blame…" is not "Who is to blame…")."""
+    if not rewrite.strip():
+        return False
+    kind = _kind(question)
+    if kind is not None and _kind(rewrite) != kind:
         return False
     return not _PRONOUN.search(question) or bool(names(rewrite) - names(question))
 

@@ -19,6 +19,10 @@ from rag.answer.question import condense_question, heuristic_standalone, keeps_q
         ("What do the police know about the man who did it?",
          "What did the police know about the man who threw the bucket over Robert Kilroy-Silk?"),
         ("And what did she say about the lawyers?", "What did Suella Braverman say about the lawyers?"),
+        # A yes/no question may change its auxiliary; an elliptical one takes its form from the conversation.
+        ("Did he accept it?", "Has Luis Aragones accepted the fine?"),
+        ("And Lammy?", "What did David Lammy say about the ECHR?"),
+        ("What about France?", "How would France stop the crossings?"),
     ],
 )
 def test_a_rewrite_that_keeps_the_question_is_kept(question: str, rewrite: str) -> None:
@@ -34,6 +38,7 @@ def test_a_rewrite_that_keeps_the_question_is_kept(question: str, rewrite: str) 
         ("And what did the ATP say in reply?", "Why did Greg Rusedski criticize the ATP?"),
         # The pronoun dropped instead of resolved: whom "he" blames is no longer asked.
         ("Who does he hold responsible for missing the test?", "Who is responsible for missing the doping test?"),
+        ("Has he accepted it?", "Why was Luis Aragones fined?"),
         ("Has he accepted it?", ""),
     ],
 )
