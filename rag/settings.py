@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         "select for local, generate for openai, extract for extractive.",
     )
     evidence_sentences: int = Field(6, ge=1, le=40, description="generate: sentences selected from the top passages for the prompt.")
-    answer_candidates: int = Field(12, ge=1, le=40, description="select/extract: sentences taken from the top passages before the best are quoted.")
+    answer_candidates: int = Field(20, ge=1, le=40, description="select/extract: sentences taken from the top passages before the best are quoted.")
     answer_sentences: int = Field(4, ge=1, le=10, description="select/extract: most evidence spans quoted in an answer.")
     min_confidence: float = Field(0.5, ge=0, le=1, description="select: refuse below this confidence that the quoted sentences answer the question.")
     openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible server.")
