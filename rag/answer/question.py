@@ -79,14 +79,17 @@ def _kind(question: str) -> str | None:
 
 def keeps_question(question: str, rewrite: str) -> bool:
     """Whether ``rewrite`` still asks ``question``: the same opening question word (a yes/no question stays
-    one), and a question that leans on a pronoun ("he", "their") names someone it did not ("Who does he
-    blame…" is not "Who is to blame…")."""
+    one), and a question that names no one but leans on a pronoun ("he", "their") names someone ("Who does
+    he blame…" is not "Who is to blame…"). In "What did Braverman say when she resigned?" the pronoun may
+    be the question's own Braverman, so a rewrite that names no one new is kept."""
     if not rewrite.strip():
         return False
     kind = _kind(question)
     if kind is not None and _kind(rewrite) != kind:
         return False
-    return not _PRONOUN.search(question) or bool(names(rewrite) - names(question))
+    if _PRONOUN.search(question) and not names(question):
+        return bool(names(rewrite))
+    return True
 
 
 def condense_question(history: History, question: str, model: BaseChatModel | None) -> str:

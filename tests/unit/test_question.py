@@ -23,6 +23,8 @@ from rag.answer.question import condense_question, heuristic_standalone, keeps_q
         ("Did he accept it?", "Has Luis Aragones accepted the fine?"),
         ("And Lammy?", "What did David Lammy say about the ECHR?"),
         ("What about France?", "How would France stop the crossings?"),
+        # The pronoun may be the question's own person: nothing to name.
+        ("What did Braverman say when she resigned?", "What did Braverman say when she resigned?"),
     ],
 )
 def test_a_rewrite_that_keeps_the_question_is_kept(question: str, rewrite: str) -> None:
