@@ -502,3 +502,86 @@ def test_datasets_have_balanced_dev_and_test_splits(path: Path) -> None:
         assert any(q.history for q in qs), f"{split} has no follow-up"
     for measure in (len, lambda qs: sum(q.answerable for q in qs), lambda qs: sum(bool(q.history) for q in qs)):
         assert abs(measure(halves["dev"]) - measure(halves["test"])) <= 1
+
+
+# ------------------------------------------------------------------ pairs.jsonl (near-miss pairs for abstention)
+
+PAIRS_FILE = ROOT / "evals" / "datasets" / "pairs.jsonl"
+PAIR_KINDS = {"role", "outcome", "speaker", "detail", "cause"}
+
+
+@pytest.fixture(scope="module")
+def pair_rows() -> list[dict]:
+    """The raw rows, for the `kind` column the loader ignores."""
+    return [json.loads(line) for line in PAIRS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def pair_questions() -> list[EvalQuestion]:
+    return load_questions(PAIRS_FILE)
+
+
+def test_pairs_load_with_kind_as_the_only_extra_column() -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(PAIRS_FILE)
+    assert len(questions) == 40 and ignored == ["kind"]
+
+
+def test_pairs_are_complete_and_share_split_and_kind(pair_questions: list[EvalQuestion], pair_rows: list[dict]) -> None:
+    kinds = {row["id"]: row["kind"] for row in pair_rows}
+    ids = [q.id for q in pair_questions]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"p[0-9]{2}[au]", i) for i in ids), ids
+    by_pair: dict[str, dict[str, EvalQuestion]] = {}
+    for q in pair_questions:
+        by_pair.setdefault(q.id[:3], {})[q.id[3]] = q
+    assert sorted(by_pair) == [f"p{n:02d}" for n in range(1, 21)]
+    for number, pair in by_pair.items():
+        assert set(pair) == {"a", "u"}, f"{number} is not a complete pair"
+        answerable, unanswerable = pair["a"], pair["u"]
+        assert answerable.answerable and not unanswerable.answerable, number
+        assert answerable.split == unanswerable.split == ("dev" if int(number[1:]) % 2 else "test"), number
+        assert kinds[answerable.id] == kinds[unanswerable.id] and kinds[answerable.id] in PAIR_KINDS, number
+        assert not answerable.history and not unanswerable.history, number
+    per_kind = Counter(kinds[f"{n}a"] for n in by_pair)
+    assert set(per_kind) == PAIR_KINDS and max(per_kind.values()) - min(per_kind.values()) <= 1, per_kind
+    for kind in PAIR_KINDS:
+        splits = {by_pair[n]["a"].split for n in by_pair if kinds[f"{n}a"] == kind}
+        assert splits == {"dev", "test"}, f"kind {kind} is only in {splits}"
+
+
+def test_pairs_answers_and_refusals(pair_questions: list[EvalQuestion]) -> None:
+    for q in pair_questions:
+        if q.answerable:
+            assert q.sources and all(re.fullmatch(r"[0-9]{3}|[0-9]{4}", s) for s in q.sources), q.id
+            assert {s for s in q.sources if len(s) == 3} <= set(NOT_ARTICLE), q.id
+            assert 1 <= len(q.key_facts) <= 3, q.id
+            assert not q.reference_answer.startswith("The articles do not say"), q.id
+        else:
+            assert not q.sources and not q.key_facts, q.id
+            assert q.reference_answer.startswith("The articles do not say"), q.id
+    seeds = {q.id[:3] for q in pair_questions if q.answerable and len(q.sources[0]) == 3}
+    assert len(seeds) >= 6 and {s for q in pair_questions for s in q.sources if len(s) == 3} == set(NOT_ARTICLE)
+
+
+def test_pairs_seed_key_fact_words_appear_in_the_seed_articles(pair_questions: list[EvalQuestion]) -> None:
+    seeded = [q for q in pair_questions if q.sources and all(len(s) == 3 for s in q.sources)]
+    assert seeded
+    problems = _key_fact_word_problems(seeded, _article_text)
+    assert not problems, "\n".join(problems)
+
+
+def test_pairs_bbc_sources_and_key_fact_words(
+    pair_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    bbc = [q for q in pair_questions if q.sources and all(len(s) == 4 for s in q.sources)]
+    categories = Counter(bbc_rows[int(q.sources[0])]["category"].lower() for q in bbc)
+    assert categories["sports"] >= 7 and categories["politics"] >= 7, categories
+    for q in bbc:
+        for stem in q.sources:
+            assert int(stem) < len(bbc_rows), f"{q.id}: no CSV row {stem}"
+            assert texts[bbc_rows[int(stem)]["text"].strip()] == 1, f"{q.id}: row {stem} is an exact duplicate"
+    problems = _key_fact_word_problems(bbc, lambda stem: bbc_rows[int(stem)]["text"])
+    assert not problems, "\n".join(problems)
