@@ -58,6 +58,31 @@ _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
 
 
+# Questions whose answer must add to the question's own words: a reason, a manner, a time or a place, a name or
+# a title. A reply made only of the question's words ("Srichaphan pulled out of the Kooyong Classic" for "Why
+# did Srichaphan pull out…?", "Home Secretary" for "What is the name of the Home Secretary…?") restates what
+# it asks. Not "which"/"what" in general: "Article 8 claims" for "Which Article 8 claims will fail?" copies the
+# question's noun from quotes that do hold the answer (see evals/README.md).
+_ADDS_TO_QUESTION = re.compile(
+    r"^\s*(?:(?:and|so|but|then)\s+)?(?:why|how|when|where)\b|\b(?:name|title)\s+of\b|"
+    r"^\s*(?:(?:and|so|but|then)\s+)?who\s+(?:is|was|are|were)\b",
+    re.IGNORECASE,
+)
+
+
+def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
+    """Whether every stem of ``found`` is in ``there``, up to an ending Snowball keeps ("fall"/"fallen")."""
+    return all(word in there or any(len(word) >= 4 and len(other) >= 4 and
+                                    (other.startswith(word) or word.startswith(other)) for other in there)
+               for word in found)
+
+
+def _echoes(phrase: str, question: str) -> bool:
+    """Whether the phrase is made only of the question's words and numbers (it adds nothing to it)."""
+    said, asked = terms(phrase), terms(question)
+    return bool(said.content) and _within(said.content, asked.content) and said.numbers <= asked.numbers
+
+
 # A short answer is a copy: a word of it that the quotes lack came from the model's own knowledge. (A longer
 # phrase may rephrase the quotes around the answer; phrase_found in rag.answer.extractive scores those.)
 SHORT_ANSWER_WORDS = 3
@@ -73,13 +98,15 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     # Words only: numbers and amounts may be re-written ("£103m", "103 million pounds"); corpora differ on "I'm".
     said = {w for w in terms(phrase).content
             if "'" not in w and not _NUMBER_WORD.fullmatch(w) and not _CURRENCY.fullmatch(w)}
-    if not yes_no and 0 < len(said) <= SHORT_ANSWER_WORDS and said - terms(text).content:
+    if not yes_no and 0 < len(said) <= SHORT_ANSWER_WORDS and not _within(said, terms(text).content):
         return f"the language model's answer {phrase!r} is not in the best sentences (it came from elsewhere)"
     one_part = len(_ANY_WH.findall(question)) == 1
     opening = _OPENING_WH.match(question)
     if one_part and opening and yes_no:
         reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
         return f"the language model replied {reply!r}, which does not answer a {word}-question"
+    if not yes_no and _ADDS_TO_QUESTION.search(question) and _echoes(phrase, question):  # answers no part
+        return f"the language model's answer {phrase!r} only repeats the question"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
@@ -98,6 +125,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
     if _HAPPENED.search(question) and speaker(question) is None:
         hedged = hedge_conflict(question, text)  # the question asks whether it happened; the quotes only expect it
+        if hedged is None and yes_no:  # a bare yes or no rests on the sentence that best matches the question
+            hedged = hedge_conflict(question, answering_sentence(question, quotes)[0])
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
     return None
@@ -182,6 +211,21 @@ def speaker_mismatch(
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
     if not named or _UNNAMED.match(named) or len(named) > 60:
         return None
-    if same_person(named, asked, context):
+    if same_person(named, asked, context) or _spoken_about(named, sentence):
         return None
     return f"the best sentences quote {named}, not {asked}"
+
+
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|we|our|us)\b", re.IGNORECASE)
+_SAYS = r"(?:said|says|say|added|adds|told|tells|warned|insisted|explained|admitted)"
+
+
+def _spoken_about(named: str, sentence: str) -> bool:
+    """Whether the speaker the model named is someone a first-person sentence talks about ("I think this was
+    the win of my life as Carlos is one of the best, he said": Carlos is the one beaten, not the one speaking)."""
+    text = " ".join(sentence.lower().replace("’", "'").split())
+    if not _FIRST_PERSON.search(text):
+        return False
+    parts = [w for w in words(named) if w not in _TITLES and len(w) > 1]
+    return any(re.search(rf"\b{re.escape(w)}\b", text) and not re.search(
+        rf"\b{re.escape(w)}(?:'s)?\s+{_SAYS}\b|\b{_SAYS}\s+(?:\w+\s+)?{re.escape(w)}\b", text) for w in parts)

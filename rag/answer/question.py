@@ -36,7 +36,8 @@ def needs_context(question: str) -> bool:
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|they|them|their)\b", re.IGNORECASE)
 _POSSESSIVE = {"his", "her", "their"}
-_LEADING_CONJUNCTION = re.compile(r"^(and|but|so|also)\s+", re.IGNORECASE)
+_CONJUNCTION = r"(?:and|but|so|also|then)"  # what a follow-up may open with before its question word
+_LEADING_CONJUNCTION = re.compile(rf"^{_CONJUNCTION}\s+", re.IGNORECASE)
 _NAME_PHRASE = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+)*")
 
 
@@ -64,7 +65,7 @@ def heuristic_standalone(history: History, question: str) -> str:
 
 # The word a question opens with says what kind of answer it wants ("And what…" opens with "what");
 # "What about France?" and "And Lammy?" say it only with the conversation, so they are not held to it.
-_OPENING = re.compile(r"^\W*(?:(?:and|but|so|also|then)\s+)?(\w+)\b(?!\s+(?:about|of)\b)", re.IGNORECASE)
+_OPENING = re.compile(rf"^\W*(?:{_CONJUNCTION}\s+)?(\w+)\b(?!\s+(?:about|of)\b)", re.IGNORECASE)
 _WH = frozenset({"what", "who", "whom", "whose", "which", "when", "where", "why", "how"})
 _AUXILIARY = frozenset({"did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "can", "could",
                         "will", "would", "should", "may", "might", "must"})
@@ -108,7 +109,10 @@ def condense_question(history: History, question: str, model: BaseChatModel | No
         log.warning("question rewriting failed (%s); using the heuristic", exc)
         return heuristic_standalone(history, question)
     text = " ".join(str(reply.content).split()).strip().strip('"')
-    if not text or len(text) > 4 * len(question) + 200 or not keeps_question(question, text):
+    if len(text) > 4 * len(question) + 200:
+        log.info("the rewrite is %d characters long, not a question; using the heuristic", len(text))
+        return heuristic_standalone(history, question)
+    if not keeps_question(question, text):  # an empty rewrite keeps nothing
         log.info("the rewrite %r does not keep the question %r; using the heuristic", text[:200], question)
         return heuristic_standalone(history, question)
     return text

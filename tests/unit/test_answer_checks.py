@@ -29,6 +29,11 @@ QUOTES = [
     ("What does Michael Howard think of the loan?", "Michael Howard thinks the loan is fine", "names howard"),
     ("Did Mido face Arsenal in the cup?", "yes", "do not say it happened: 'face' only as expected"),
     ("Who did Mido face in the cup?", "Arsenal", "do not say it happened"),
+    # A reason, a manner, a name or a title must add to the question's words.
+    ("Why did Mido join Tottenham?", "Mido has joined Tottenham.", "only repeats the question"),
+    ("How did the club get into debt?", "The club had a debt", "only repeats the question"),
+    ("What is the name of the club's board?", "the board", "only repeats the question"),
+    ("Who was the club's manager in 2004?", "the club", "only repeats the question"),
 ])
 def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, phrase: str, why: str) -> None:
     found = answer_mismatch(question, phrase, QUOTES)
@@ -46,9 +51,26 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("What did Roma say about Mido?", "Mido has joined Tottenham"),  # a name the quotes do mention
     ("Who does Mido hope to face in the cup?", "Arsenal"),  # the question keeps the hedge
     ("Did Mido join Tottenham on loan?", "yes"),  # stated as done
+    ("Why did Mido join Tottenham?", "an 18-month loan from Roma"),  # adds to the question
+    ("Which club did Mido join on loan?", "Mido has joined Tottenham"),  # which/what: not held to adding words
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
+
+
+def test_a_yes_rests_on_the_sentence_that_best_matches_the_question() -> None:
+    # "face" is stated plainly elsewhere (another match), so only the closest sentence shows it is a hope.
+    quotes = [*QUOTES, "Arsenal face Chelsea in the league on Sunday."]
+    found = answer_mismatch("Did Mido face Arsenal in the cup?", "YES", quotes)
+    assert found is not None and "'face' only as expected" in found
+    assert answer_mismatch("Did Arsenal face Chelsea in the league?", "YES", quotes) is None
+
+
+def test_a_copied_word_may_end_otherwise_than_in_the_quotes() -> None:
+    # Snowball keeps "fallen" apart from "fall"; the model copied the word, not invented it.
+    quotes = ["Net migration should have fallen significantly by the election."]
+    assert answer_mismatch("What should net migration do?", "fall significantly", quotes) is None
+    assert "came from elsewhere" in (answer_mismatch("What should net migration do?", "rise sharply", quotes) or "")
 
 
 def test_thousands_written_with_a_space_are_one_number() -> None:
@@ -108,6 +130,16 @@ def test_words_the_quotes_give_to_someone_else_are_a_mismatch() -> None:
                              spans, spans[0], ask)
     assert found == "the best sentences quote Dechy, not Justine Henin-Hardenne"
     assert "I'm really upset about it" in str(asked[0][-1].content)
+
+
+def test_someone_a_first_person_quote_talks_about_is_not_its_speaker() -> None:
+    spans = ["Garcia-Lopez was delighted. I think this was the win of my life as Carlos is one of the best, he said."]
+    ask, _ = _reply("Carlos")
+    assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans, spans[0],
+                            ask) is None
+    spans = ["I think this was the win of my life, Carlos said."]  # named as the one saying it
+    assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans, spans[0],
+                            ask) == "the best sentences quote Carlos, not Garcia-Lopez"
 
 
 @pytest.mark.parametrize("reply", ["NONE", "The prime minister", "he", "Nathalie Dechy", ""])
