@@ -344,7 +344,7 @@ class RagChain(Runnable[ChainInput, Answer]):
                 yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, reason,
                              refused_at="gate", items=items, draft=draft.text, gate=gate)
                 return
-            mismatch = self._check(model, standalone, gate.phrase, quotes, passages)
+            mismatch = self._check(model, standalone, gate, quotes, passages)
             timings["check"] = time.perf_counter() - started
             if mismatch:
                 yield finish(VerifiedAnswer(text="", refused=True), s.backend, notice, mismatch,
@@ -385,15 +385,16 @@ class RagChain(Runnable[ChainInput, Answer]):
         except (KeyError, IndexError, TypeError, ValueError):  # a server without log-probabilities
             p_answer = 0.0 if is_none(phrase) else 1.0
         found = signals(question, texts, relevance, phrase, p_answer)
-        return Gate(found, confidence(found), phrase)
+        return Gate(found, confidence(found), phrase, cut=reply.response_metadata.get("finish_reason") == "length")
 
     def _check(
-        self, model: BaseChatModel, question: str, phrase: str, quotes: Sequence[EvidenceItem],
+        self, model: BaseChatModel, question: str, gate: Gate, quotes: Sequence[EvidenceItem],
         passages: Sequence[RetrievedPassage],
     ) -> str | None:
         """Why the phrase the gate copied cannot answer the question (None: it can), for the select strategy."""
         spans = [item.text for item in quotes]
-        found = answer_mismatch(question, phrase, spans)
+        phrase = gate.phrase
+        found = answer_mismatch(question, phrase, spans, cut=gate.cut)
         if found:
             return found
         context = " ".join([*spans, *(p.text for p in passages)])
@@ -439,6 +440,7 @@ class Gate:
     signals: Signals
     confidence: float
     phrase: str  # what the model copied from the quotes as the answer (NONE: no answer there)
+    cut: bool = False  # the phrase reached EXTRACT_TOKENS: its end (often the answer itself) is missing
 
 
 # The copied answer phrase is short; a longer reply is cut (and its words are still checked).

@@ -71,14 +71,19 @@ _ADDS_TO_QUESTION = re.compile(
 
 
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
-    """Whether every stem of ``found`` is in ``there``, up to an ending Snowball keeps ("fall"/"fallen")."""
-    return all(word in there or any(len(word) >= 4 and len(other) >= 4 and
-                                    (other.startswith(word) or word.startswith(other)) for other in there)
-               for word in found)
+    """Whether every stem of ``found`` is in ``there``, up to a participle's ending that Snowball keeps."""
+    def near(a: str, b: str) -> bool:  # "fall"/"fallen", "give"/"given"; not "republ"/"republican"
+        short, long = sorted((a, b), key=len)
+        return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 2
+
+    return all(word in there or any(near(word, other) for other in there) for word in found)
 
 
-def _echoes(phrase: str, question: str) -> bool:
-    """Whether the phrase is made only of the question's words and numbers (it adds nothing to it)."""
+def _restates_question(question: str, phrase: str) -> bool:
+    """Whether the phrase only restates a question whose answer must add to its words (see _ADDS_TO_QUESTION):
+    it is made of the question's own words and numbers."""
+    if not _ADDS_TO_QUESTION.search(question):
+        return False
     said, asked = terms(phrase), terms(question)
     return bool(said.content) and _within(said.content, asked.content) and said.numbers <= asked.numbers
 
@@ -88,8 +93,10 @@ def _echoes(phrase: str, question: str) -> bool:
 SHORT_ANSWER_WORDS = 3
 
 
-def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | None:
+def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: bool = False) -> str | None:
     """Why ``phrase``, copied from ``quotes`` as the answer, cannot answer ``question`` (None: no mismatch found).
+    ``cut``: the model's reply was cut at its token limit, so the phrase may stop short of what it adds
+    ("X said he went public because").
 
     Type checks apply only to one-part questions: in "How much…, and who…?" the phrase may answer either part.
     """
@@ -105,7 +112,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str]) -> str | 
     if one_part and opening and yes_no:
         reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
         return f"the language model replied {reply!r}, which does not answer a {word}-question"
-    if not yes_no and _ADDS_TO_QUESTION.search(question) and _echoes(phrase, question):  # answers no part
+    if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"

@@ -71,6 +71,15 @@ def test_a_copied_word_may_end_otherwise_than_in_the_quotes() -> None:
     quotes = ["Net migration should have fallen significantly by the election."]
     assert answer_mismatch("What should net migration do?", "fall significantly", quotes) is None
     assert "came from elsewhere" in (answer_mismatch("What should net migration do?", "rise sharply", quotes) or "")
+    # Another word, not another ending: "Republic" is not in "the Irish republican movement".
+    found = answer_mismatch("Which seat did she win?", "Irish Republic", ["She backed the irish republican movement."])
+    assert found is not None and "came from elsewhere" in found
+
+
+def test_a_phrase_cut_at_the_token_limit_is_not_held_to_adding_words() -> None:
+    question = "Why did Mido say he joined Tottenham?"
+    assert "only repeats" in (answer_mismatch(question, "Mido said he joined Tottenham", QUOTES) or "")
+    assert answer_mismatch(question, "Mido said he joined Tottenham because", QUOTES, cut=True) is None
 
 
 def test_thousands_written_with_a_space_are_one_number() -> None:

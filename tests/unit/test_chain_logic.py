@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 import numpy as np
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.outputs import ChatResult
 
 from rag import Answer, Settings, build_chain
 from rag.answer.fakes import FakeSearch, scripted_model
@@ -80,6 +84,30 @@ def test_select_refuses_a_copied_phrase_that_does_not_fit_the_question(search: F
     answer = build_chain(settings(), chat_model=scripted_model(["200"]), search=search).invoke(
         "How many schools did Storm Darragh close in 1998?")
     assert answer.refused and answer.refused_at == "check" and "1998" in (answer.refusal_reason or "")
+
+
+def test_select_refuses_a_phrase_that_only_restates_a_why_question(search: FakeSearch) -> None:
+    answer = build_chain(settings(), chat_model=scripted_model(["Starmer ruled out quitting the ECHR."]),
+                         search=search).invoke(WHY)
+    assert answer.refused and answer.refused_at == "check" and "only repeats the question" in (answer.refusal_reason or "")
+
+
+class _CutModel(FakeListChatModel):
+    """Replies in turn; a reply ending "because" stopped at its token limit (finish_reason "length")."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        result = super()._generate(*args, **kwargs)
+        message = result.generations[0].message
+        if str(message.content).endswith("because"):
+            message.response_metadata["finish_reason"] = "length"
+        return result
+
+
+def test_a_reply_cut_at_its_token_limit_is_not_held_to_adding_words(search: FakeSearch) -> None:
+    # What it adds would have come after the cut ("…because"): the phrase cannot show it restates the question.
+    model = _CutModel(responses=["Starmer ruled out quitting the ECHR because"])
+    answer = build_chain(settings(), chat_model=model, search=search).invoke(WHY)
+    assert not answer.refused and answer.short_answer == "Starmer ruled out quitting the ECHR because"
 
 
 def test_generate_streams_evidence_then_tokens_then_the_verified_answer(search: FakeSearch) -> None:
