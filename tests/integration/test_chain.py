@@ -152,6 +152,15 @@ def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question:
     assert answer.refused, answer.answer
 
 
+@pytest.mark.integration
+@pytest.mark.llm
+def test_local_model_refuses_a_reply_that_only_repeats_the_question(local_chain) -> None:  # type: ignore[no-untyped-def]
+    # The articles mention the Home Secretary but never name her: the model copies the role itself.
+    answer = local_chain.invoke("What is the name of the Home Secretary who has been working on the new migration deals?")
+    assert answer.refused and answer.refused_at == "check", answer
+    assert "only repeats the question" in (answer.refusal_reason or ""), answer.refusal_reason
+
+
 # --- the select strategy's decisions, with a canned model in place of the LLM ---------------
 @pytest.mark.integration
 @pytest.mark.parametrize(("reply", "refused", "why"), [
@@ -180,6 +189,8 @@ def test_select_quotes_or_refuses_on_the_models_copied_phrase(
 @pytest.mark.parametrize(("question", "reply", "why"), [
     ("What did Starmer say about the ECHR in 1998?", "jeopardise deportation deals", "never mention 1998"),
     ("What was the result of the vote on leaving the ECHR?", "yes", "does not answer a what-question"),
+    ("Why did Keir Starmer rule out leaving the ECHR?", "Keir Starmer ruled out leaving the ECHR.",
+     "only repeats the question"),
 ])
 def test_select_refuses_a_copied_phrase_that_does_not_fit_the_question(
     seed_settings: Settings, question: str, reply: str, why: str

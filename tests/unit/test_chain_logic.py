@@ -4,7 +4,6 @@ strategy's gate and checks, generation and streaming, and the fallbacks (millise
 from __future__ import annotations
 
 import datetime as dt
-
 from typing import Any
 
 import numpy as np
