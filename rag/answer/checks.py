@@ -25,7 +25,8 @@ from rag.text import names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
-_OPENING_WH = re.compile(rf"^\s*(?:(?:and|so|but|then)\s+|according to [^,?]+,\s*)?{_WH}\b", re.IGNORECASE)
+_LEAD_IN = r"(?:and|so|but|then)\s+"  # what may come before a follow-up's question word
+_OPENING_WH = re.compile(rf"^\s*(?:{_LEAD_IN}|according to [^,?]+,\s*)?{_WH}\b", re.IGNORECASE)
 _ANY_WH = re.compile(rf"\b{_WH}\b", re.IGNORECASE)
 # Questions whose answer is a quantity, and those whose quantity is a sum of money.
 _QUANTITY = re.compile(
@@ -64,8 +65,7 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 # it asks. Not "which"/"what" in general: "Article 8 claims" for "Which Article 8 claims will fail?" copies the
 # question's noun from quotes that do hold the answer (see evals/README.md).
 _ADDS_TO_QUESTION = re.compile(
-    r"^\s*(?:(?:and|so|but|then)\s+)?(?:why|how|when|where)\b|\b(?:name|title)\s+of\b|"
-    r"^\s*(?:(?:and|so|but|then)\s+)?who\s+(?:is|was|are|were)\b",
+    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b",
     re.IGNORECASE,
 )
 
@@ -183,14 +183,16 @@ _SPOKESPERSON = (r"(?:'s)?\s+(?:(?:chief|deputy|general|executive|press|senior)\
                  r"coach|captain|official|source|minister)")
 
 
+def _name_parts(text: str) -> set[str]:
+    """The words of a name that identify someone: no titles ("Sir", "Ms"), initials or "the"/"and"/"of"."""
+    return {w for w in words(text) if w not in _TITLES and len(w) > 1} - {"the", "and", "of"}
+
+
 def same_person(named: str, asked: str, context: str) -> bool:
     """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, both
     parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), or the body
     asked about introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA)."""
-    def parts(text: str) -> set[str]:
-        return {w for w in words(text) if w not in _TITLES and len(w) > 1} - {"the", "and", "of"}
-
-    a, b = parts(named), parts(asked)
+    a, b = _name_parts(named), _name_parts(asked)
     if not a or not b or a & b:
         return True
     # Consecutive words only: "henin-hardenne and dechy" or "henin-hardenne, dechy" name two people.
@@ -233,6 +235,5 @@ def _spoken_about(named: str, sentence: str) -> bool:
     text = " ".join(sentence.lower().replace("’", "'").split())
     if not _FIRST_PERSON.search(text):
         return False
-    parts = [w for w in words(named) if w not in _TITLES and len(w) > 1]
     return any(re.search(rf"\b{re.escape(w)}\b", text) and not re.search(
-        rf"\b{re.escape(w)}(?:'s)?\s+{_SAYS}\b|\b{_SAYS}\s+(?:\w+\s+)?{re.escape(w)}\b", text) for w in parts)
+        rf"\b{re.escape(w)}(?:'s)?\s+{_SAYS}\b|\b{_SAYS}\s+(?:\w+\s+)?{re.escape(w)}\b", text) for w in _name_parts(named))

@@ -146,6 +146,10 @@ def test_someone_a_first_person_quote_talks_about_is_not_its_speaker() -> None:
     ask, _ = _reply("Carlos")
     assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans, spans[0],
                             ask) is None
+    spans = ["I think the rise was one of our best decisions."]  # "of" in the sentence is no part of a name
+    assert speaker_mismatch("What did Garcia-Lopez say about the win?", "one of our best decisions", spans,
+                            spans[0], _reply("Bank of England")[0]) == (
+        "the best sentences quote Bank of England, not Garcia-Lopez")
     spans = ["I think this was the win of my life, Carlos said."]  # named as the one saying it
     assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans, spans[0],
                             ask) == "the best sentences quote Carlos, not Garcia-Lopez"
