@@ -63,9 +63,11 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 # a title. A reply made only of the question's words ("Srichaphan pulled out of the Kooyong Classic" for "Why
 # did Srichaphan pull out…?", "Home Secretary" for "What is the name of the Home Secretary…?") restates what
 # it asks. Not "which"/"what" in general: "Article 8 claims" for "Which Article 8 claims will fail?" copies the
-# question's noun from quotes that do hold the answer (see evals/README.md).
+# question's noun from quotes that do hold the answer (see evals/README.md). But "which two leaders…" asks
+# for that many of them by name, which the noun alone does not give.
 _ADDS_TO_QUESTION = re.compile(
-    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b",
+    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b"
+    r"|\b(?:which|what)\s+(?:two|three|four|five|six|\d+)\b",
     re.IGNORECASE,
 )
 
@@ -95,8 +97,8 @@ SHORT_ANSWER_WORDS = 3
 
 def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: bool = False) -> str | None:
     """Why ``phrase``, copied from ``quotes`` as the answer, cannot answer ``question`` (None: no mismatch found).
-    ``cut``: the model's reply was cut at its token limit, so the phrase may stop short of what it adds
-    ("X said he went public because").
+    ``cut``: the model's reply was cut at its token limit, so a phrase copied word for word may stop short of
+    what the quote goes on to add.
 
     Type checks apply only to one-part questions: in "How much…, and who…?" the phrase may answer either part.
     """
@@ -112,7 +114,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     if one_part and opening and yes_no:
         reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
         return f"the language model replied {reply!r}, which does not answer a {word}-question"
-    if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
+    if not yes_no and _restates_question(question, phrase) and not (cut and _copied_word_for_word(phrase, quotes)):
         return f"the language model's answer {phrase!r} only repeats the question"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
@@ -127,6 +129,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         conflict = role_conflict(phrase, sentence or text, claim_roles=roles)
         if conflict:
             return f"the best sentences do not say it: {conflict}"
+    if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase):
+        counted = _counts_another(question, answering_sentence(phrase, quotes)[0])
+        if counted:
+            return f"the best sentences do not say it: {phrase!r} {counted}"
     unnamed = sorted((names(phrase) & names(question)) - words(text))
     if unnamed:
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
@@ -137,6 +143,46 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
     return None
+
+
+def _copied_word_for_word(phrase: str, quotes: Sequence[str]) -> bool:
+    """Whether the phrase's words occur in this order, together, in one of the quotes."""
+    said = " ".join(_WORD_TOKEN.findall(phrase.lower()))
+    return bool(said) and any(f" {said} " in f" {' '.join(_WORD_TOKEN.findall(q.lower()))} " for q in quotes)
+
+
+_WORD_TOKEN = re.compile(r"[a-z0-9]+")
+_YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
+# What a figure counts, when the text says so: "the number of MPs", "the share of the vote".
+_COUNT_OF = re.compile(r"\b(?:number|percentage|proportion|share|amount|total)\s+of\s+((?:[\w'-]+\s+){0,2}[\w'-]+)",
+                       re.IGNORECASE)
+
+
+def _counts_another(question: str, sentence: str) -> str | None:
+    """How the sentence that gives a number shows it to be another figure than the one asked for (None: it
+    does not): it is for another year ("167 in 2001" for "…in 1997"), or it is the number of something else
+    ("the number of MPs" for "the number of special advisers")."""
+    asked_years, given_years = set(_YEAR.findall(question)), set(_YEAR.findall(sentence))
+    if asked_years and given_years and not asked_years & given_years:
+        return f"is given for {', '.join(sorted(given_years))}, not {', '.join(sorted(asked_years))}"
+    asked, given = _counted(question), _counted(sentence)
+    if asked and given and not terms(asked).content & terms(given).content:
+        return f"is the number of {given}, not of {asked}"
+    return None
+
+
+def _counted(text: str) -> str | None:
+    """What a text says a figure counts ("the number of MPs by about…" → "mps"), if it says."""
+    match = _COUNT_OF.search(text)
+    if not match:
+        return None
+    counted = []
+    for word in match.group(1).lower().split():
+        if terms(word).content:
+            counted.append(word)
+        elif counted:  # "by", "in": the counted thing has ended ("the" before it is skipped)
+            break
+    return " ".join(counted) or None
 
 
 def speaker(question: str) -> str | None:
