@@ -525,7 +525,7 @@ def test_pairs_load_with_kind_as_the_only_extra_column() -> None:
     from evals.quality.dataset import load_questions_with_notes
 
     questions, ignored = load_questions_with_notes(PAIRS_FILE)
-    assert len(questions) == 40 and ignored == ["kind"]
+    assert len(questions) == 80 and ignored == ["kind"]
 
 
 def test_pairs_are_complete_and_share_split_and_kind(pair_questions: list[EvalQuestion], pair_rows: list[dict]) -> None:
@@ -536,7 +536,7 @@ def test_pairs_are_complete_and_share_split_and_kind(pair_questions: list[EvalQu
     by_pair: dict[str, dict[str, EvalQuestion]] = {}
     for q in pair_questions:
         by_pair.setdefault(q.id[:3], {})[q.id[3]] = q
-    assert sorted(by_pair) == [f"p{n:02d}" for n in range(1, 21)]
+    assert sorted(by_pair) == [f"p{n:02d}" for n in range(1, 41)]
     for number, pair in by_pair.items():
         assert set(pair) == {"a", "u"}, f"{number} is not a complete pair"
         answerable, unanswerable = pair["a"], pair["u"]
@@ -546,6 +546,8 @@ def test_pairs_are_complete_and_share_split_and_kind(pair_questions: list[EvalQu
         assert not answerable.history and not unanswerable.history, number
     per_kind = Counter(kinds[f"{n}a"] for n in by_pair)
     assert set(per_kind) == PAIR_KINDS and max(per_kind.values()) - min(per_kind.values()) <= 1, per_kind
+    assert per_kind == dict.fromkeys(PAIR_KINDS, 8), per_kind
+    assert Counter(pair["a"].split for pair in by_pair.values()) == {"dev": 20, "test": 20}
     for kind in PAIR_KINDS:
         splits = {by_pair[n]["a"].split for n in by_pair if kinds[f"{n}a"] == kind}
         assert splits == {"dev", "test"}, f"kind {kind} is only in {splits}"
@@ -578,7 +580,7 @@ def test_pairs_bbc_sources_and_key_fact_words(
     texts = Counter(row["text"].strip() for row in bbc_rows)
     bbc = [q for q in pair_questions if q.sources and all(len(s) == 4 for s in q.sources)]
     categories = Counter(bbc_rows[int(q.sources[0])]["category"].lower() for q in bbc)
-    assert categories["sports"] >= 7 and categories["politics"] >= 7, categories
+    assert categories["sports"] >= 17 and categories["politics"] >= 17, categories
     for q in bbc:
         for stem in q.sources:
             assert int(stem) < len(bbc_rows), f"{q.id}: no CSV row {stem}"
