@@ -63,11 +63,10 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 # a title. A reply made only of the question's words ("Srichaphan pulled out of the Kooyong Classic" for "Why
 # did Srichaphan pull out…?", "Home Secretary" for "What is the name of the Home Secretary…?") restates what
 # it asks. Not "which"/"what" in general: "Article 8 claims" for "Which Article 8 claims will fail?" copies the
-# question's noun from quotes that do hold the answer (see evals/README.md). But "which two leaders…" asks
-# for that many of them by name, which the noun alone does not give.
+# question's noun from quotes that do hold the answer (see evals/README.md), and so does "Michael Howard is
+# visiting Conservative candidates" for "Which two candidates is Michael Howard visiting?".
 _ADDS_TO_QUESTION = re.compile(
-    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b"
-    r"|\b(?:which|what)\s+(?:two|three|four|five|six|\d+)\b",
+    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b",
     re.IGNORECASE,
 )
 

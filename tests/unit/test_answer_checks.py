@@ -53,6 +53,7 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("Did Mido join Tottenham on loan?", "yes"),  # stated as done
     ("Why did Mido join Tottenham?", "an 18-month loan from Roma"),  # adds to the question
     ("Which club did Mido join on loan?", "Mido has joined Tottenham"),  # which/what: not held to adding words
+    ("Which two clubs did Mido join?", "Mido has joined"),  # nor "which two…": the quote may name them
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
@@ -108,15 +109,6 @@ def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str
     quotes = ["Labour won a huge majority of 167 over the Conservatives in 2001.",
               "The party would cut the number of MPs by about one-fifth, Mr Howard said."]
     assert answer_mismatch(question, phrase, quotes) is None
-
-
-def test_which_two_asks_for_more_than_the_question_names() -> None:
-    quotes = ["The commission includes two African government leaders and a range of economists."]
-    found = answer_mismatch("Which two African government leaders sit on the commission?",
-                            "African government leaders", quotes)
-    assert found is not None and "only repeats" in found
-    assert answer_mismatch("Which African government leaders sit on the commission?",
-                           "African government leaders", quotes) is None
 
 
 def test_thousands_written_with_a_space_are_one_number() -> None:
