@@ -77,14 +77,10 @@ def test_a_copied_word_may_end_otherwise_than_in_the_quotes() -> None:
     assert found is not None and "came from elsewhere" in found
 
 
-def test_a_phrase_cut_at_the_token_limit_is_not_held_to_adding_words_when_its_quote_goes_on() -> None:
-    question = "Why did Mido join Tottenham?"
-    assert "only repeats" in (answer_mismatch(question, "Mido has joined Tottenham", QUOTES) or "")
-    # Copied word for word: the quote goes on where the reply was cut ("… on an 18-month loan").
-    assert answer_mismatch(question, "Mido has joined Tottenham", QUOTES, cut=True) is None
-    # Not a copy: the model restated the question and was cut before a reason the quotes may not hold.
-    found = answer_mismatch(question, "Mido joined Tottenham because", QUOTES, cut=True)
-    assert found is not None and "only repeats" in found
+def test_a_phrase_cut_at_the_token_limit_is_not_held_to_adding_words() -> None:
+    question = "Why did Mido say he joined Tottenham?"
+    assert "only repeats" in (answer_mismatch(question, "Mido said he joined Tottenham", QUOTES) or "")
+    assert answer_mismatch(question, "Mido said he joined Tottenham because", QUOTES, cut=True) is None
 
 
 @pytest.mark.parametrize(("question", "phrase", "why"), [
