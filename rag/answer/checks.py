@@ -129,7 +129,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         if conflict:
             return f"the best sentences do not say it: {conflict}"
     if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase):
-        counted = _counts_another(question, answering_sentence(phrase, quotes)[0])
+        counted = _counts_another(question, phrase, answering_sentence(phrase, quotes)[0])
         if counted:
             return f"the best sentences do not say it: {phrase!r} {counted}"
     unnamed = sorted((names(phrase) & names(question)) - words(text))
@@ -150,17 +150,33 @@ _COUNT_OF = re.compile(r"\b(?:number|percentage|proportion|share|amount|total)\s
                        re.IGNORECASE)
 
 
-def _counts_another(question: str, sentence: str) -> str | None:
-    """How the sentence that gives a number shows it to be another figure than the one asked for (None: it
-    does not): it is for another year ("167 in 2001" for "…in 1997"), or it is the number of something else
-    ("the number of MPs" for "the number of special advisers")."""
-    asked_years, given_years = set(_YEAR.findall(question)), set(_YEAR.findall(sentence))
-    if asked_years and given_years and not asked_years & given_years:
-        return f"is given for {', '.join(sorted(given_years))}, not {', '.join(sorted(asked_years))}"
+def _counts_another(question: str, phrase: str, sentence: str) -> str | None:
+    """How the sentence that gives the phrase's number shows it to be another figure than the one asked for
+    (None: it does not): it is for another year ("167 … in 2001" for "…in 1997"), or it is the number of
+    something else ("the number of MPs" for "the number of special advisers")."""
+    asked_years = set(_YEAR.findall(question))
+    year = _year_of(terms(phrase).numbers, sentence) if asked_years else None
+    if year and not asked_years & set(_YEAR.findall(sentence)):
+        return f"is given for {year}, not {', '.join(sorted(asked_years))}"
     asked, given = _counted(question), _counted(sentence)
     if asked and given and not terms(asked).content & terms(given).content:
         return f"is the number of {given}, not of {asked}"
     return None
+
+
+def _year_of(numbers: frozenset[str], sentence: str) -> str | None:
+    """The year the sentence gives a number for: the year nearest to it with no other number between them
+    ("a majority of 167 over the Conservatives in 2001"; not in "£1bn, up from £800m in 2003")."""
+    tokens = [terms(token).numbers for token in sentence.split()]
+    at = [i for i, found in enumerate(tokens) if found & numbers]
+    years = [i for i, found in enumerate(tokens) if any(_YEAR.fullmatch(n) for n in found)]
+    pairs = sorted((abs(i - j), i, j) for i in at for j in years if i != j)
+    if not pairs:
+        return None
+    _, i, j = pairs[0]
+    if any(tokens[k] for k in range(min(i, j) + 1, max(i, j))):  # another number holds the year
+        return None
+    return next(n for n in tokens[j] if _YEAR.fullmatch(n))
 
 
 def _counted(text: str) -> str | None:

@@ -100,10 +100,13 @@ def test_a_number_given_for_another_year_or_thing_is_a_mismatch(question: str, p
     ("What majority did Labour win?", "167"),  # no year asked: nothing to compare
     ("By how many would the Tories cut the number of MPs?", "about one-fifth"),
     ("By how many would the Tories cut MPs?", "about one-fifth"),  # the question does not say what is counted
+    ("How much did the firm earn in 2004?", "£1bn"),  # 2003 is the year of the other figure
 ])
 def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str) -> None:
     quotes = ["Labour won a huge majority of 167 over the Conservatives in 2001.",
-              "The party would cut the number of MPs by about one-fifth, Mr Howard said."]
+              "The party would cut the number of MPs by about one-fifth, Mr Howard said.",
+              "The firm published its accounts for 2004 on Monday.",
+              "The firm's profits rose to £1bn, up from £800m in 2003."]
     assert answer_mismatch(question, phrase, quotes) is None
 
 
