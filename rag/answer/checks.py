@@ -122,16 +122,16 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     absent = sorted(digit_numbers(question) - digit_numbers(text))
     if absent:
         return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
+    # The sentence a copied number comes from says what it is a number of, once for both checks below.
+    numbered = answering_sentence(phrase, quotes)[0] if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase) else ""
     roles = money_roles(question)
     if roles and _DIGIT.search(phrase):
-        sentence, _ = answering_sentence(phrase, quotes)
-        conflict = role_conflict(phrase, sentence or text, claim_roles=roles)
+        conflict = role_conflict(phrase, numbered or text, claim_roles=roles)
         if conflict:
             return f"the best sentences do not say it: {conflict}"
-    if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase):
-        counted = _counts_another(question, phrase, answering_sentence(phrase, quotes)[0])
-        if counted:
-            return f"the best sentences do not say it: {phrase!r} {counted}"
+    counted = _counts_another(question, phrase, numbered) if numbered else None
+    if counted:
+        return f"the best sentences do not say it: {phrase!r} {counted}"
     unnamed = sorted((names(phrase) & names(question)) - words(text))
     if unnamed:
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
