@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import Stemmer
 
@@ -115,6 +116,40 @@ def names(text: str) -> frozenset[str]:
 def words(text: str) -> frozenset[str]:
     """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
     return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
+
+
+def _abbreviates(short: str, full: str) -> bool:
+    """``short`` is ``full`` or its clipped form: "lib" for "liberal", "dems" for "democrats", "utd" not."""
+    stem = short.removesuffix("s") if len(short) > 3 else short
+    return short == full or (len(stem) >= 3 and full.startswith(stem))
+
+
+def _clipped(one: str, other: str) -> bool:
+    return _abbreviates(one, other) or _abbreviates(other, one)
+
+
+def abbreviated_names(question: str, text: str) -> frozenset[str]:
+    """The question's two-word names that text gives clipped or in full ("Liberal Democrats" as "lib dems",
+    "Lib Dems" as "liberal democrats"), as the question's words.
+
+    Both words must be clipped or equal, in order, so one shared prefix ("man" for "manchester") is not enough.
+    """
+    pairs = [
+        (a.group(0).lower(), b.group(0).lower())
+        for sentence in re.split(r"(?<=[.!?])\s+", question.strip())
+        for a, b in pairwise(_NAME.finditer(sentence))
+        if not sentence[a.end():b.start()].strip()
+    ]
+    if not pairs:
+        return frozenset()
+    seen = [w.lower() for w in _WORD.findall(text)]
+    found: set[str] = set()
+    for first, second in pairs:
+        for x, y in pairwise(seen):
+            if (x, y) != (first, second) and _clipped(x, first) and _clipped(y, second):
+                found.update((first, second))
+                break
+    return frozenset(found)
 
 
 def missing_names(text: str, context: str) -> frozenset[str]:

@@ -37,7 +37,7 @@ from rag.index.facets import FilterMatch
 from rag.index.handle import Index
 from rag.ingest.chunking import split_sentences
 from rag.settings import Settings
-from rag.text import names, terms, words
+from rag.text import abbreviated_names, names, terms, words
 from rag.types import Filters, PassageRef, Retrieval, RetrievedPassage, SentenceVectors, StoredPassage
 
 if TYPE_CHECKING:
@@ -168,7 +168,8 @@ class HybridSearch:
             wanted, asked = names(query), terms(query).content
             score = {
                 p.id: relevance[p.id]
-                + _NAME_WEIGHT * _coverage(wanted, words(f"{p.title}\n{p.text}"))
+                + _NAME_WEIGHT * _coverage(wanted, words(f"{p.title}\n{p.text}")
+                                           | abbreviated_names(query, f"{p.title}\n{p.text}"))
                 + _TERM_WEIGHT * _coverage(asked, terms(f"{p.title}\n{p.text}").content)
                 + _FUSION_PRIOR / (1 + i)
                 for i, (p, _, _) in enumerate(kept)

@@ -47,6 +47,13 @@ def test_answer_passage_in_top3_with_bbc_distractors(
     _top3_has(bbc_settings, question, phrase)
 
 
+def test_a_clipped_party_name_counts_as_named_with_bbc_distractors(bbc_settings: Settings) -> None:
+    # The article says "lib dems" only; before clipped names counted, every passage that spelled out
+    # "Liberal Democrats" outranked it and it fell from dense #1 to #10.
+    _top3_has(bbc_settings, "Who have the Liberal Democrats hired to run communications for their general "
+              "election campaign?", "sandy walkington")
+
+
 def test_hits_carry_offsets_scores_and_relevance(seed_settings: Settings) -> None:
     from rag.index.catalog import Catalog
 

@@ -1,0 +1,42 @@
+"""The names a question asks for, found in passages that clip them ("Lib Dems") or spell them out."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.text import abbreviated_names
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "found"),
+    [
+        ("Who have the Liberal Democrats hired?", "the lib dems have appointed", {"liberal", "democrats"}),
+        ("Who have the Liberal Democrats hired?", "a lib dem spokesman said", {"liberal", "democrats"}),
+        ("Why are the Lib Dems angry?", "the liberal democrats said", {"lib", "dems"}),
+        ("What did Manchester United pay?", "man united paid", {"manchester", "united"}),
+    ],
+)
+def test_a_clipped_two_word_name_counts_as_named(question: str, text: str, found: set[str]) -> None:
+    assert abbreviated_names(question, text) == found
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        # Spelled the same: ordinary name coverage finds it, not this rule.
+        ("Who have the Liberal Democrats hired?", "the liberal democrats have appointed"),
+        # One clipped word is not enough: "man" is a word of its own.
+        ("What did Manchester United pay?", "the man paid"),
+        # "utd" is not a clipped "united" (not a prefix).
+        ("What did Manchester United pay?", "man utd paid"),
+        ("Did Carlton Cole play?", "the car collapsed"),
+        # Two-letter clips are too common to count.
+        ("Did Leeds United win?", "le un won"),
+        # A one-word name has no pair to clip.
+        ("What did Farage say?", "far said"),
+        # Names in two sentences are not one name.
+        ("Who is Liberal? Democrats know.", "lib dems said"),
+    ],
+)
+def test_other_words_do_not_count(question: str, text: str) -> None:
+    assert abbreviated_names(question, text) == frozenset()
