@@ -32,7 +32,16 @@ from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
 from rag.answer.citations import Encode, Entailment, cite_items, is_refusal, verify_answer
 from rag.answer.cloze import CLOZE_TOKENS, checked_entailment
 from rag.answer.evidence import select_evidence
-from rag.answer.extractive import Signals, choose_quotes, confidence, extractive_answer, gate_evidence, is_none, signals
+from rag.answer.extractive import (
+    Signals,
+    choose_quotes,
+    confidence,
+    continue_quotes,
+    extractive_answer,
+    gate_evidence,
+    is_none,
+    signals,
+)
 from rag.answer.prompts import (
     NONE,
     REFUSAL_TEXT,
@@ -319,12 +328,12 @@ class RagChain(Runnable[ChainInput, Answer]):
         if model is None and notice is None and strategy != "extract":
             model, notice = self._model_or_notice()
         if model is None:
-            yield finish(extractive_answer(items, s.answer_sentences), "extractive", notice, items=items)
+            yield finish(extractive_answer(items, s.answer_sentences, passages), "extractive", notice, items=items)
             return
 
         if strategy == "select":
             quotes = choose_quotes(items, s.answer_sentences)
-            draft = cite_items(quotes)
+            draft = cite_items(continue_quotes(quotes, passages))
             try:
                 gate = self._gate(model, standalone, quotes, best)
             except Exception as exc:  # unreachable server, no log-probabilities: quote without the check
@@ -363,7 +372,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         except Exception as exc:  # unreachable server, crashed model: answer without it
             log.warning("LLM backend failed (%s); answering extractively", exc)
             fallback = f"The language model failed ({first_line(exc)}); " + _QUOTING
-            yield finish(extractive_answer(items, s.answer_sentences), "extractive", fallback, items=items)
+            yield finish(extractive_answer(items, s.answer_sentences, passages), "extractive", fallback, items=items)
             return
         text = "".join(raw)
         before = time.perf_counter()

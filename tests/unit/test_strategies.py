@@ -16,6 +16,7 @@ from rag.answer.extractive import (
     Signals,
     choose_quotes,
     confidence,
+    continue_quotes,
     extractive_answer,
     gate_evidence,
     is_none,
@@ -168,3 +169,64 @@ def test_lines_addressed_to_an_assistant_are_not_evidence(text: str, suspect: bo
     from rag.answer.evidence import _INSTRUCTION_LIKE
 
     assert bool(_INSTRUCTION_LIKE.search(text)) is suspect
+
+
+def _quote(text: str, sentence: str) -> EvidenceItem:
+    p = passage(text)
+    start = text.index(sentence)
+    return EvidenceItem(1, sentence, p, start, start + len(sentence), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted", "shown"),
+    [
+        # A quote opened with a colon runs on into the next sentence, not the one after.
+        ("Leigh said: there is a worrying tension. Staff have too little time. The report discussed visas.",
+         "Leigh said: there is a worrying tension.", "Leigh said: there is a worrying tension. Staff have too little time."),
+        # Attributed at its end, then quoted on (lower-cased text without quote marks, as in the BBC corpus).
+        ("this was the most important win of my life he said. this has given me a lot of confidence. moya lost.",
+         "this was the most important win of my life he said.",
+         "this was the most important win of my life he said. this has given me a lot of confidence."),
+        ("It was too harsh, Collins told Radio Five Live. He should be given a chance once more.",
+         "It was too harsh, Collins told Radio Five Live.",
+         "It was too harsh, Collins told Radio Five Live. He should be given a chance once more."),
+        # Reported speech with its content after "said" is a whole statement.
+        ("Lammy said the declaration would carry weight. The weather was mild.",
+         "Lammy said the declaration would carry weight.", "Lammy said the declaration would carry weight."),
+        # Not into another speaker's quote, nor across a paragraph, nor past the passage.
+        ("I was delighted, he said. Moya said: I was playing well.", "I was delighted, he said.",
+         "I was delighted, he said."),
+        ("Leigh said: there is a worrying tension.\n\nThe report discussed visas.",
+         "Leigh said: there is a worrying tension.", "Leigh said: there is a worrying tension."),
+        ("Leigh said: there is a worrying tension.", "Leigh said: there is a worrying tension.",
+         "Leigh said: there is a worrying tension."),
+    ],
+)
+def test_a_quote_that_runs_on_is_shown_with_its_next_sentence(text: str, quoted: str, shown: str) -> None:
+    (item,) = continue_quotes([_quote(text, quoted)])
+    assert item.text == shown
+    assert text[item.start:item.end] == shown  # the citation's offsets still point at the exact span
+
+
+def test_a_run_on_sentence_already_quoted_is_not_repeated() -> None:
+    text = "Leigh said: there is a worrying tension. Staff have too little time."
+    first, second = _quote(text, "Leigh said: there is a worrying tension."), _quote(text, "Staff have too little time.")
+    assert [i.text for i in continue_quotes([first, second])] == [first.text, second.text]
+
+
+def test_a_quote_at_the_end_of_its_passage_runs_on_into_the_next_retrieved_one() -> None:
+    article = "Leigh said: there is a worrying tension. Staff have too little time. The report discussed visas."
+    cut = article.index(" Staff")
+    first = RetrievedPassage(passage_id="a-1", article_id="a", source="a.txt", title="T", text=article[:cut],
+                             start=0, end=cut, score=1.0, relevance=0.7)
+    # Consecutive passages share a sentence (chunk_overlap_sentences = 1): the next one holds the quote's end.
+    second = RetrievedPassage(passage_id="a-2", article_id="a", source="a.txt", title="T", text=article,
+                              start=0, end=len(article), score=0.9, relevance=0.6)
+    other = RetrievedPassage(passage_id="b-1", article_id="b", source="b.txt", title="T", text=article,
+                             start=0, end=len(article), score=0.9, relevance=0.6)
+    quote = EvidenceItem(1, article[:cut], first, 0, cut, 1.0)
+    assert continue_quotes([quote])[0].text == quote.text  # nothing after it in its own passage
+    assert continue_quotes([quote], [other])[0].text == quote.text  # another article's text is not its sequel
+    (item,) = continue_quotes([quote], [first, second, other])
+    assert item.text == "Leigh said: there is a worrying tension. Staff have too little time."
+    assert article[item.start:item.end] == item.text
