@@ -51,8 +51,9 @@ def extractive_answer(
 # Someone's words run on past the span: it opens a quote with a colon ("Leigh said: there is…"), or its last
 # sentence closes with the attribution ("…one of the best players in the world, he said."), after which
 # news copy usually goes on quoting.
-_OPENS_QUOTE = re.compile(r"(?i)\b(?:said|says|added|adds|told\s[^.:!?]{1,40}?)\s*:")
-_ATTRIBUTED_END = re.compile(r"(?i)\b(?:said|says|added|adds|told)\b(?:\s+[\w'’-]+){0,3}[.!?][\"'”’]*\s*$")
+_SPEECH = r"(?:said|says|added|adds|admitted|admits|warned|warns|explained|insisted|argued|claimed|stated)"
+_OPENS_QUOTE = re.compile(rf"(?i)\b(?:{_SPEECH}|told\s[^.:!?]{{1,40}}?)\s*:")
+_ATTRIBUTED_END = re.compile(rf"(?i)\b(?:{_SPEECH}|told)\b(?:\s+[\w'’-]+){{0,3}}[.!?][\"'”’]*\s*$")
 # A run-on sentence shorter than this is a fragment of layout, not of the quote.
 _MIN_RUN_ON_CHARS = 10
 

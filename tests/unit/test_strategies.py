@@ -190,6 +190,9 @@ def _quote(text: str, sentence: str) -> EvidenceItem:
         ("It was too harsh, Collins told Radio Five Live. He should be given a chance once more.",
          "It was too harsh, Collins told Radio Five Live.",
          "It was too harsh, Collins told Radio Five Live. He should be given a chance once more."),
+        ("david higdon vice president of the atp admitted: i agree with greg. it is a lot of work. rusedski lost.",
+         "david higdon vice president of the atp admitted: i agree with greg.",
+         "david higdon vice president of the atp admitted: i agree with greg. it is a lot of work."),
         # Reported speech with its content after "said" is a whole statement.
         ("Lammy said the declaration would carry weight. The weather was mild.",
          "Lammy said the declaration would carry weight.", "Lammy said the declaration would carry weight."),
