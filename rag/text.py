@@ -100,12 +100,13 @@ def stemmer() -> Stemmer.Stemmer:
 
 
 _NAME = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
 def names(text: str) -> frozenset[str]:
     """Capitalised words other than a sentence's first: the people, places and bodies a text names."""
     found = set()
-    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+    for sentence in _SENTENCE_BREAK.split(text.strip()):
         for match in list(_NAME.finditer(sentence))[1:] if sentence[:1].isupper() else _NAME.finditer(sentence):
             word = match.group(0).lower().replace("’", "'").removesuffix("'s")
             if word not in _STOPWORDS and len(word) > 1:
@@ -128,18 +129,25 @@ def _clipped(one: str, other: str) -> bool:
     return _abbreviates(one, other) or _abbreviates(other, one)
 
 
+@lru_cache(maxsize=256)
+def _name_pairs(question: str) -> tuple[tuple[str, str], ...]:
+    """Two capitalised words side by side in one sentence of the question, lower-cased (read once per question,
+    not once per passage it is compared with)."""
+    return tuple(
+        (a.group(0).lower(), b.group(0).lower())
+        for sentence in _SENTENCE_BREAK.split(question.strip())
+        for a, b in pairwise(_NAME.finditer(sentence))
+        if not sentence[a.end():b.start()].strip()
+    )
+
+
 def abbreviated_names(question: str, text: str) -> frozenset[str]:
     """The question's two-word names that text gives clipped or in full ("Liberal Democrats" as "lib dems",
     "Lib Dems" as "liberal democrats"), as the question's words.
 
     Both words must be clipped or equal, in order, so one shared prefix ("man" for "manchester") is not enough.
     """
-    pairs = [
-        (a.group(0).lower(), b.group(0).lower())
-        for sentence in re.split(r"(?<=[.!?])\s+", question.strip())
-        for a, b in pairwise(_NAME.finditer(sentence))
-        if not sentence[a.end():b.start()].strip()
-    ]
+    pairs = _name_pairs(question)
     if not pairs:
         return frozenset()
     seen = [w.lower() for w in _WORD.findall(text)]

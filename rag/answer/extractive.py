@@ -69,7 +69,8 @@ def continue_quotes(quotes: Sequence[EvidenceItem], passages: Sequence[Retrieved
     taken = {(item.passage.article_id, item.start) for item in quotes}
     out: list[EvidenceItem] = []
     for item in quotes:
-        last = _sentences_of(item.text)[-1] if item.text.strip() else ""
+        spans = split_sentences(item.text)
+        last = item.text[spans[-1][0]:spans[-1][1]] if spans else ""
         if _OPENS_QUOTE.search(item.text) or _ATTRIBUTED_END.search(last):
             item = _with_next_sentence(item, passages, taken)
         out.append(item)
@@ -93,10 +94,6 @@ def _with_next_sentence(
             return item
         return replace(item, text=item.text + rest[:end], end=item.end + end)
     return item
-
-
-def _sentences_of(text: str) -> list[str]:
-    return [text[start:end] for start, end in split_sentences(text)] or [text]
 
 
 def gate_evidence(quotes: Sequence[EvidenceItem], budget: int = GATE_CHARS) -> list[str]:

@@ -166,11 +166,11 @@ class HybridSearch:
                     relevance[p.id] = max(0.0, float(sims.max()))
             # The fusion rank breaks near-ties between equally similar sentences.
             wanted, asked = names(query), terms(query).content
+            titled = {p.id: f"{p.title}\n{p.text}" for p, _, _ in kept}
             score = {
                 p.id: relevance[p.id]
-                + _NAME_WEIGHT * _coverage(wanted, words(f"{p.title}\n{p.text}")
-                                           | abbreviated_names(query, f"{p.title}\n{p.text}"))
-                + _TERM_WEIGHT * _coverage(asked, terms(f"{p.title}\n{p.text}").content)
+                + _NAME_WEIGHT * _coverage(wanted, words(titled[p.id]) | abbreviated_names(query, titled[p.id]))
+                + _TERM_WEIGHT * _coverage(asked, terms(titled[p.id]).content)
                 + _FUSION_PRIOR / (1 + i)
                 for i, (p, _, _) in enumerate(kept)
             }
