@@ -586,3 +586,54 @@ def test_pairs_bbc_sources_and_key_fact_words(
             assert texts[bbc_rows[int(stem)]["text"].strip()] == 1, f"{q.id}: row {stem} is an exact duplicate"
     problems = _key_fact_word_problems(bbc, lambda stem: bbc_rows[int(stem)]["text"])
     assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ blind.jsonl (written blind to the assistant)
+
+BLIND_FILE = ROOT / "evals" / "datasets" / "blind.jsonl"
+BLIND_KINDS = {"who_said", "number", "why", "how", "two_part", "fact",
+               "detail_missing", "other_speaker", "outcome", "cause", "out_of_corpus"}
+
+
+@pytest.fixture(scope="module")
+def blind_questions() -> list[EvalQuestion]:
+    return load_questions(BLIND_FILE)
+
+
+def test_blind_questions_load_with_kind_as_the_only_extra_column() -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(BLIND_FILE)
+    assert len(questions) == 54 and ignored == ["kind"]
+    rows = [json.loads(line) for line in BLIND_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert {row["kind"] for row in rows} == BLIND_KINDS
+
+
+def test_blind_questions_answers_refusals_and_splits(blind_questions: list[EvalQuestion]) -> None:
+    qs = blind_questions
+    assert [q.id for q in qs] == [f"n{n:02d}" for n in range(1, 55)]
+    for q in qs:
+        assert q.split == ("dev" if int(q.id[1:]) % 2 else "test"), q.id
+        if q.answerable:
+            assert q.sources and all(re.fullmatch(r"[0-9]{3}|[0-9]{4}", s) for s in q.sources), q.id
+            assert 1 <= len(q.key_facts) <= 3, q.id
+        else:
+            assert not q.sources and not q.key_facts, q.id
+            assert q.reference_answer.startswith("The articles do not say"), q.id
+    for split in ("dev", "test"):
+        half = [q for q in qs if q.split == split]
+        assert sum(q.answerable for q in half) == 20 and sum(not q.answerable for q in half) == 7, split
+        assert sum(bool(q.history) for q in half) == 2, split
+    used_before = {s for path in (BBC_FILE, PAIRS_FILE) for q in load_questions(path) for s in q.sources if len(s) == 4}
+    assert not used_before & {s for q in qs for s in q.sources}, "a blind question reuses another dataset's article"
+
+
+def test_blind_key_fact_words_appear_in_the_source_articles(
+    blind_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    seeded = [q for q in blind_questions if q.sources and all(len(s) == 3 for s in q.sources)]
+    bbc = [q for q in blind_questions if q.sources and all(len(s) == 4 for s in q.sources)]
+    assert len(seeded) == 8 and len(bbc) == 32
+    problems = _key_fact_word_problems(seeded, _article_text)
+    problems += _key_fact_word_problems(bbc, lambda stem: bbc_rows[int(stem)]["text"])
+    assert not problems, "\n".join(problems)
