@@ -119,7 +119,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
-    absent = sorted(digit_numbers(question) - digit_numbers(text))
+    absent = sorted(digit_numbers(_IDENTIFIER.sub("", question)) - digit_numbers(text))
     if absent:
         return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
     # The sentence a copied number comes from says what it is a number of, once for both checks below.
@@ -144,6 +144,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     return None
 
 
+# A number that names something rather than counting it: "Article 8", "Channel 4", "Formula 1" (a capitalised
+# word that is not a possessive, then one to three digits). A quote about "Labour's Article 8 plans" need not
+# repeat the 8; a year or an amount the question asks about must be there.
+_IDENTIFIER = re.compile(r"(?<=[a-z,;:]\s)[A-Z][a-z]+\s+\d{1,3}\b(?![.,]?\d|\s*(?:%|per\b|m\b|bn\b|k\b))")
 _YEAR = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 # What a figure counts, when the text says so: "the number of MPs", "the share of the vote".
 _COUNT_OF = re.compile(r"\b(?:number|percentage|proportion|share|amount|total)\s+of\s+((?:[\w'-]+\s+){0,2}[\w'-]+)",

@@ -34,6 +34,7 @@ QUOTES = [
     ("How did the club get into debt?", "The club had a debt", "only repeats the question"),
     ("What is the name of the club's board?", "the board", "only repeats the question"),
     ("Who was the club's manager in 2004?", "the club", "only repeats the question"),
+    ("What did Mido say about Channel 4 in 2006?", "Mido has joined", "never mention 2006"),  # a year still counts
 ])
 def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, phrase: str, why: str) -> None:
     found = answer_mismatch(question, phrase, QUOTES)
@@ -54,6 +55,7 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("Why did Mido join Tottenham?", "an 18-month loan from Roma"),  # adds to the question
     ("Which club did Mido join on loan?", "Mido has joined Tottenham"),  # which/what: not held to adding words
     ("Which two clubs did Mido join?", "Mido has joined"),  # nor "which two…": the quote may name them
+    ("How did Roma react to Tottenham's Article 8 plans?", "Mido has joined"),  # "Article 8" names, not counts
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
