@@ -56,6 +56,8 @@ SPEECH = re.compile(
 _HAPPENED = re.compile(r"^\s*(?:did|has|have|had|was|were)\b|\bdid\b", re.IGNORECASE)
 # Replies that name no one in particular: a role or a pronoun says nothing about who X is.
 _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
+# A speaker the question names (a capital letter somewhere), not only describes ("the referee", "his manager").
+_NAMED = re.compile(r"[A-Z]")
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
 
 
@@ -248,16 +250,24 @@ def _name_parts(text: str) -> set[str]:
 
 def same_person(named: str, asked: str, context: str) -> bool:
     """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, both
-    parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), or the body
-    asked about introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA)."""
+    parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), the body asked about
+    introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA), or the role
+    the question describes introducing the name ("newcastle chairman freddy shepherd")."""
     a, b = _name_parts(named), _name_parts(asked)
     if not a or not b or a & b:
         return True
     # Consecutive words only: "henin-hardenne and dechy" or "henin-hardenne, dechy" name two people.
     text = " ".join(context.lower().replace("’", "'").split())
-    return any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b"
-                         rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b", text)
-               for x in a for y in b)
+    if any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b"
+                     rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b", text)
+           for x in a for y in b):
+        return True
+    # The question's description right before the name, when it ends on a role ("the Council of Europe's
+    # secretary general": "…secretary general alain berset"; "the Newcastle chairman": "…chairman freddy shepherd").
+    role = re.search(r"\b([a-z][\w-]*)\W*$", asked)
+    return role is not None and role.group(1) not in _TITLES and any(
+        re.search(rf"\b{re.escape(role.group(1))}\s+(?:(?:mr|mrs|ms|dr|sir|lord|lady|dame)\s+)?{re.escape(x)}\b", text)
+        for x in a)
 
 
 def speaker_mismatch(
@@ -270,7 +280,7 @@ def speaker_mismatch(
     (the quotes and retrieved passages) is where two parts of one name are looked for.
     """
     asked = speaker(question)
-    if asked is None:
+    if asked is None or not _NAMED.search(asked):  # "the world anti-doping boss": a role, no name to compare
         return None
     sentence, around = answering_sentence(phrase, spans)
     if not sentence:

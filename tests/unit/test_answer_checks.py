@@ -152,6 +152,27 @@ def test_a_spokesperson_introduced_by_the_body_speaks_for_it() -> None:
     assert not same_person("Dechy", "Justine Henin-Hardenne", "Justine Henin-Hardenne and Nathalie Dechy said")
 
 
+def test_the_role_the_question_gives_may_introduce_the_name() -> None:
+    context = "speaking after the meeting, council of europe secretary general alain berset conceded the point."
+    assert same_person("Alain Berset", "the Council of Europe's secretary general", context)
+    assert same_person("Freddy Shepherd", "the Newcastle chairman", "newcastle chairman freddy shepherd said")
+    assert same_person("Alex Ferguson", "the United boss", "united boss sir alex ferguson said")
+    assert not same_person("Victor Conte", "the Newcastle chairman", "newcastle chairman freddy shepherd said")
+    # Only a role ends a description: two names side by side are two people.
+    assert not same_person("Keir Starmer", "David Lammy", "david lammy and keir starmer met")
+
+
+def test_a_speaker_the_question_only_describes_is_not_compared() -> None:
+    # "the world anti-doping boss" names no one: whoever the model names may be them, as for a role it replies.
+    spans = ["Victor Conte said she could be stripped of all her medals."]
+    ask, asked = _reply("Victor Conte")
+    assert speaker_mismatch("What does the world anti-doping boss think should happen to her?", "stripped of all her "
+                            "medals", spans, spans[0], ask) is None
+    assert asked == []
+    assert speaker_mismatch("What does Dick Pound think should happen to her?", "stripped of all her medals", spans,
+                            spans[0], ask) == "the best sentences quote Victor Conte, not Dick Pound"
+
+
 def _reply(text: str):  # noqa: ANN202 - a scripted model for the speaker check
     asked: list[list[BaseMessage]] = []
 
