@@ -41,6 +41,7 @@ from rag.answer.extractive import (
     gate_evidence,
     is_none,
     signals,
+    unread_quotes,
 )
 from rag.answer.prompts import (
     NONE,
@@ -382,7 +383,21 @@ class RagChain(Runnable[ChainInput, Answer]):
         yield finish(verified, s.backend, notice, refused_at=refused_at, items=items, draft=text)
 
     def _gate(self, model: BaseChatModel, question: str, quotes: Sequence[EvidenceItem], relevance: float) -> Gate:
-        """The select strategy's check: the phrase the model copies from the quotes as the answer, P(it says NONE)."""
+        """The select strategy's check: the phrase the model copies from the quotes as the answer, P(it says NONE).
+
+        The gate reads ~800 characters, often one or two of the quoted spans. Before it refuses, it reads the
+        spans it had no room for, once: a second call only for questions about to be refused (see
+        evals/README.md, "A second reading"). A refusal keeps the first reading's reason.
+        """
+        first = self._copy(model, question, quotes, relevance)
+        unread = unread_quotes(quotes)
+        if first.confidence >= self.settings.min_confidence or not unread:
+            return first
+        second = self._copy(model, question, unread, relevance)
+        return second if second.confidence >= self.settings.min_confidence else first
+
+    def _copy(self, model: BaseChatModel, question: str, quotes: Sequence[EvidenceItem], relevance: float) -> Gate:
+        """One reading: the phrase the model copies from what ``gate_evidence`` shows of the quotes, and P(NONE)."""
         texts = gate_evidence(quotes)
         if not texts:
             return Gate(signals(question, texts, relevance, NONE, 0.0), 0.0, NONE)

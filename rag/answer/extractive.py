@@ -111,6 +111,12 @@ def gate_evidence(quotes: Sequence[EvidenceItem], budget: int = GATE_CHARS) -> l
     return shown
 
 
+def unread_quotes(quotes: Sequence[EvidenceItem], budget: int = GATE_CHARS) -> list[EvidenceItem]:
+    """The quoted spans :func:`gate_evidence` leaves out or cuts short, best first: what a second reading reads."""
+    shown = gate_evidence(quotes, budget)
+    return [item for item in sorted(quotes, key=lambda item: -item.score) if " ".join(item.text.split()) not in shown]
+
+
 @dataclass(frozen=True)
 class Signals:
     """What the select strategy knows about an answer before giving it, each 0..1."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.outputs import ChatResult
+from pydantic import Field
 
 from rag import Answer, Settings, build_chain
 from rag.answer.fakes import FakeSearch, scripted_model
@@ -107,6 +108,53 @@ def test_a_reply_cut_at_its_token_limit_is_not_held_to_adding_words(search: Fake
     model = _CutModel(responses=["Starmer ruled out quitting the ECHR because"])
     answer = build_chain(settings(), chat_model=model, search=search).invoke(WHY)
     assert not answer.refused and answer.short_answer == "Starmer ruled out quitting the ECHR because"
+
+
+class _RecordingModel(FakeListChatModel):
+    """Replies in turn and keeps the last message of every call (the gate's quotes and question)."""
+
+    asked: list[str] = Field(default_factory=list)
+
+    def _generate(self, messages: Any, *args: Any, **kwargs: Any) -> ChatResult:
+        self.asked.append(str(messages[-1].content))
+        return super()._generate(messages, *args, **kwargs)
+
+
+# Two paragraphs, 315 and 632 characters: the gate's ~800 hold the best-matching one (the audit) only.
+_LONG = {
+    "Minister quits": (
+        "The minister resigned on Monday after a week of pressure over the housing scheme, in a letter that praised "
+        "colleagues, thanked officials, recalled the scheme's early promise and regretted at length that its launch "
+        "had been delayed by legal challenges, by a shortage of builders, by rising costs and by a winter of storms "
+        "that halted work on the first sites in the north of the country for many months, the minister resigned "
+        "saying the housing scheme deserved a fresh start under new leadership and a review of its budget, its "
+        "targets, its contractors and its timetable before the next election campaign began in earnest this spring.\n\n"
+        "The minister resigned because an audit found that 40 million pounds of the housing scheme's money had been "
+        "paid to firms owned by friends of the minister, which broke the ministerial code on conflicts of interest "
+        "according to the independent adviser who led the review of the housing scheme and its spending record."
+    ),
+}
+
+
+def test_the_gate_reads_the_spans_it_had_no_room_for_before_it_refuses() -> None:
+    long = FakeSearch(_LONG)
+    question = "Why did the minister resign over the housing scheme?"
+    model = _RecordingModel(responses=["NONE", "a week of pressure over the housing scheme"])
+    answer = build_chain(settings(), chat_model=model, search=long).invoke(question)
+    assert not answer.refused and answer.short_answer == "a week of pressure over the housing scheme"
+    assert len(model.asked) == 2  # the second call read the unread span, and only that
+    assert "a week of pressure" not in model.asked[0] and "a week of pressure" in model.asked[1]
+    assert "an audit found" in model.asked[0] and "an audit found" not in model.asked[1]
+    # NONE twice is a refusal, with the first reading's reason.
+    model = _RecordingModel(responses=["NONE", "NONE"])
+    answer = build_chain(settings(), chat_model=model, search=long).invoke(question)
+    assert answer.refused and answer.refused_at == "gate" and len(model.asked) == 2
+
+
+def test_an_answer_at_the_first_reading_is_not_asked_again(search: FakeSearch) -> None:
+    model = _RecordingModel(responses=["jeopardise deportation deals"])
+    assert not build_chain(settings(), chat_model=model, search=search).invoke(WHY).refused
+    assert len(model.asked) == 1
 
 
 def test_generate_streams_evidence_then_tokens_then_the_verified_answer(search: FakeSearch) -> None:
