@@ -390,8 +390,10 @@ class RagChain(Runnable[ChainInput, Answer]):
         evals/README.md, "A second reading"). A refusal keeps the first reading's reason.
         """
         first = self._copy(model, question, quotes, relevance)
+        if first.confidence >= self.settings.min_confidence:
+            return first
         unread = unread_quotes(quotes)
-        if first.confidence >= self.settings.min_confidence or not unread:
+        if not unread:
             return first
         second = self._copy(model, question, unread, relevance)
         return second if second.confidence >= self.settings.min_confidence else first
