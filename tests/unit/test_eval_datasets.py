@@ -600,40 +600,112 @@ def blind_questions() -> list[EvalQuestion]:
     return load_questions(BLIND_FILE)
 
 
-def test_blind_questions_load_with_kind_as_the_only_extra_column() -> None:
-    from evals.quality.dataset import load_questions_with_notes
-
-    questions, ignored = load_questions_with_notes(BLIND_FILE)
-    assert len(questions) == 54 and ignored == ["kind"]
-    rows = [json.loads(line) for line in BLIND_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert {row["kind"] for row in rows} == BLIND_KINDS
+def _raw_rows(path: Path) -> list[dict]:
+    """A file's rows as JSON objects, for the `kind` column the loader ignores."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_blind_questions_answers_refusals_and_splits(blind_questions: list[EvalQuestion]) -> None:
-    qs = blind_questions
-    assert [q.id for q in qs] == [f"n{n:02d}" for n in range(1, 55)]
+def _check_blind_set(qs: list[EvalQuestion], prefix: str, answerable: int, unanswerable: int, history: int) -> None:
+    """Ids run {prefix}01…, odd ids dev and even test; each half has the given numbers of answerable,
+    unanswerable and follow-up questions; answerable ones name sources and 1–3 key facts, the others refuse."""
+    assert [q.id for q in qs] == [f"{prefix}{n:02d}" for n in range(1, len(qs) + 1)]
     for q in qs:
-        assert q.split == ("dev" if int(q.id[1:]) % 2 else "test"), q.id
+        assert q.split == ("dev" if int(q.id[len(prefix):]) % 2 else "test"), q.id
         if q.answerable:
             assert q.sources and all(re.fullmatch(r"[0-9]{3}|[0-9]{4}", s) for s in q.sources), q.id
+            assert {s for s in q.sources if len(s) == 3} <= set(NOT_ARTICLE), q.id
             assert 1 <= len(q.key_facts) <= 3, q.id
+            assert not q.reference_answer.startswith("The articles do not say"), q.id
         else:
             assert not q.sources and not q.key_facts, q.id
             assert q.reference_answer.startswith("The articles do not say"), q.id
     for split in ("dev", "test"):
         half = [q for q in qs if q.split == split]
-        assert sum(q.answerable for q in half) == 20 and sum(not q.answerable for q in half) == 7, split
-        assert sum(bool(q.history) for q in half) == 2, split
-    used_before = {s for path in (BBC_FILE, PAIRS_FILE) for q in load_questions(path) for s in q.sources if len(s) == 4}
-    assert not used_before & {s for q in qs for s in q.sources}, "a blind question reuses another dataset's article"
+        assert sum(q.answerable for q in half) == answerable, split
+        assert sum(not q.answerable for q in half) == unanswerable, split
+        assert sum(bool(q.history) for q in half) == history, split
+
+
+def _bbc_stems(qs: list[EvalQuestion]) -> set[str]:
+    return {s for q in qs for s in q.sources if len(s) == 4}
+
+
+def _check_key_fact_words(qs: list[EvalQuestion], bbc_rows: list[dict[str, str]], seeded: int, bbc: int) -> None:
+    """Every key fact's content words are in its source articles (seed article text, or the BBC CSV row)."""
+    seed_qs = [q for q in qs if q.sources and all(len(s) == 3 for s in q.sources)]
+    bbc_qs = [q for q in qs if q.sources and all(len(s) == 4 for s in q.sources)]
+    assert (len(seed_qs), len(bbc_qs)) == (seeded, bbc)
+    problems = _key_fact_word_problems(seed_qs, _article_text)
+    problems += _key_fact_word_problems(bbc_qs, lambda stem: bbc_rows[int(stem)]["text"])
+    assert not problems, "\n".join(problems)
+
+
+def test_blind_questions_load_with_kind_as_the_only_extra_column() -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(BLIND_FILE)
+    assert len(questions) == 54 and ignored == ["kind"]
+    assert {row["kind"] for row in _raw_rows(BLIND_FILE)} == BLIND_KINDS
+
+
+def test_blind_questions_answers_refusals_and_splits(blind_questions: list[EvalQuestion]) -> None:
+    _check_blind_set(blind_questions, "n", answerable=20, unanswerable=7, history=2)
+    used_before = _bbc_stems([q for path in (BBC_FILE, PAIRS_FILE) for q in load_questions(path)])
+    assert not used_before & _bbc_stems(blind_questions), "a blind question reuses another dataset's article"
 
 
 def test_blind_key_fact_words_appear_in_the_source_articles(
     blind_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
 ) -> None:
-    seeded = [q for q in blind_questions if q.sources and all(len(s) == 3 for s in q.sources)]
-    bbc = [q for q in blind_questions if q.sources and all(len(s) == 4 for s in q.sources)]
-    assert len(seeded) == 8 and len(bbc) == 32
-    problems = _key_fact_word_problems(seeded, _article_text)
-    problems += _key_fact_word_problems(bbc, lambda stem: bbc_rows[int(stem)]["text"])
-    assert not problems, "\n".join(problems)
+    _check_key_fact_words(blind_questions, bbc_rows, seeded=8, bbc=32)
+
+
+# ------------------------------------------------------------------ blind2.jsonl (a second blind set, weighted to abstention)
+
+BLIND2_FILE = ROOT / "evals" / "datasets" / "blind2.jsonl"
+BLIND2_ANSWERABLE_KINDS = {"who_said", "number", "why", "how", "two_part", "fact"}
+BLIND2_UNANSWERABLE_KINDS = {"missing_detail", "other_speaker", "outcome", "cause", "number_role", "out_of_corpus"}
+
+
+@pytest.fixture(scope="module")
+def blind2_questions() -> list[EvalQuestion]:
+    return load_questions(BLIND2_FILE)
+
+
+def test_blind2_questions_load_with_kind_as_the_only_extra_column() -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(BLIND2_FILE)
+    assert len(questions) == 56 and ignored == ["kind"]
+    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND2_FILE)}
+    for q in questions:
+        assert kinds[q.id] in (BLIND2_ANSWERABLE_KINDS if q.answerable else BLIND2_UNANSWERABLE_KINDS), q.id
+    assert set(kinds.values()) == BLIND2_ANSWERABLE_KINDS | BLIND2_UNANSWERABLE_KINDS
+    assert Counter(kinds.values())["out_of_corpus"] == 2
+
+
+def test_blind2_questions_answers_refusals_and_splits(blind2_questions: list[EvalQuestion]) -> None:
+    qs = blind2_questions
+    _check_blind_set(qs, "m", answerable=14, unanswerable=14, history=2)
+    assert all(not q.history or q.answerable for q in qs), "the follow-ups are answerable"
+    assert len({(q.question, tuple(q.history)) for q in qs}) == len(qs), "repeated question"
+    answered = Counter(s for q in qs for s in q.sources if len(s) == 4)
+    assert len(answered) == 22 and max(answered.values()) == 1, answered  # one answerable question per BBC article
+    claims_file_stems = {c.source for c in load_claims(CLAIMS_FILE) if len(c.source) == 4}
+    earlier = (QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE)
+    used_before = _bbc_stems([q for path in earlier for q in load_questions(path)]) | claims_file_stems
+    assert not used_before & _bbc_stems(qs), "a blind2 question reuses another dataset's article"
+
+
+def test_blind2_key_fact_words_appear_in_the_source_articles(
+    blind2_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    _check_key_fact_words(blind2_questions, bbc_rows, seeded=6, bbc=22)
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
+    categories: Counter[str] = Counter()
+    for stem in _bbc_stems(blind2_questions):
+        text = bbc_rows[int(stem)]["text"].strip()
+        assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
+        categories[bbc_rows[int(stem)]["category"].lower()] += 1
+    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
