@@ -52,6 +52,12 @@ SPEECH = re.compile(
     r"describe|warn|claim|argue|believe|feel|call|admit|concede|insist|suggest|write|wrote|accuse|mean)\b",
     re.IGNORECASE,
 )
+# Questions that offer two opposite answers ("Did the North East vote for or against…?"): yes or no says neither.
+_OPPOSITES = re.compile(
+    r"\b(?:for or against|against or for|won or lost|win or lose|lost or won|rise or fall|up or down|"
+    r"increase or decrease|guilty or (?:not guilty|innocent)|true or false|accept(?:ed)? or reject(?:ed)?)\b",
+    re.IGNORECASE,
+)
 # Questions about something that happened: "Did Hansen compete…?", "Who did Munster beat…?", "Has the club paid…?"
 _HAPPENED = re.compile(r"^\s*(?:did|has|have|had|was|were)\b|\bdid\b", re.IGNORECASE)
 # Replies that name no one in particular: a role or a pronoun says nothing about who X is.
@@ -115,6 +121,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     if one_part and opening and yes_no:
         reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
         return f"the language model replied {reply!r}, which does not answer a {word}-question"
+    offered = _OPPOSITES.search(question)
+    if offered and yes_no:
+        reply = phrase.strip(" .!\"'").lower()
+        return f"the language model replied {reply!r}, which does not say which of {offered.group(0)!r}"
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
@@ -126,7 +136,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
     # The sentence a copied number comes from says what it is a number of, once for both checks below.
     numbered = answering_sentence(phrase, quotes)[0] if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase) else ""
-    roles = money_roles(question)
+    # Only for a sum: a count ("just 24 issued", for how many fines) has no money role, whatever words are near it.
+    roles = money_roles(question) if _MONEY.search(question) or _CURRENCY.search(phrase) else frozenset()
     if roles and _DIGIT.search(phrase):
         conflict = role_conflict(phrase, numbered or text, claim_roles=roles)
         if conflict:
@@ -251,7 +262,8 @@ def _name_parts(text: str) -> set[str]:
 def same_person(named: str, asked: str, context: str) -> bool:
     """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, both
     parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), the body asked about
-    introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA), or the role
+    introducing its spokesperson ("egypt fa spokesman methat shalaby" speaks for the Egyptian FA) or the
+    spokesperson introduced as of it ("mike hobday of the league against cruel sports"), or the role
     the question describes introducing the name ("newcastle chairman freddy shepherd")."""
     a, b = _name_parts(named), _name_parts(asked)
     if not a or not b or a & b:
@@ -259,7 +271,8 @@ def same_person(named: str, asked: str, context: str) -> bool:
     # Consecutive words only: "henin-hardenne and dechy" or "henin-hardenne, dechy" name two people.
     text = " ".join(context.lower().replace("’", "'").split())
     if any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b"
-                     rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b", text)
+                     rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b"
+                     rf"|\b{re.escape(x)},?\s+(?:of|from)\s+(?:the\s+)?{re.escape(y)}\b", text)
            for x in a for y in b):
         return True
     # The question's description right before the name, when it ends on a role ("the Council of Europe's

@@ -35,6 +35,9 @@ QUOTES = [
     ("What is the name of the club's board?", "the board", "only repeats the question"),
     ("Who was the club's manager in 2004?", "the club", "only repeats the question"),
     ("What did Mido say about Channel 4 in 2006?", "Mido has joined", "never mention 2006"),  # a year still counts
+    # Two opposite answers offered: yes or no picks neither.
+    ("Did the fans vote for or against the board?", "YES", "does not say which of 'for or against'"),
+    ("Was the loan accepted or rejected by Roma?", "no", "does not say which"),
 ])
 def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, phrase: str, why: str) -> None:
     found = answer_mismatch(question, phrase, QUOTES)
@@ -56,6 +59,7 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("Which club did Mido join on loan?", "Mido has joined Tottenham"),  # which/what: not held to adding words
     ("Which two clubs did Mido join?", "Mido has joined"),  # nor "which two…": the quote may name them
     ("How did Roma react to Tottenham's Article 8 plans?", "Mido has joined"),  # "Article 8" names, not counts
+    ("Did Mido come from Roma or Lazio?", "YES"),  # "or" between two clubs may ask either way: not held
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
@@ -150,6 +154,17 @@ def test_a_spokesperson_introduced_by_the_body_speaks_for_it() -> None:
     assert same_person("Mark Palios", "the FA", "The FA's chief executive Mark Palios said it was right.")
     assert not same_person("Methat Shalaby", "Mido", context)
     assert not same_person("Dechy", "Justine Henin-Hardenne", "Justine Henin-Hardenne and Nathalie Dechy said")
+    hobday = "mike hobday of the league against cruel sports said: there is no confusion."
+    assert same_person("mr hobday", "the League Against Cruel Sports", hobday)  # introduced as of the body
+    assert same_person("Mike Hobday", "the League", "Mike Hobday, from the League, said so.")
+    assert not same_person("Mike Hobday", "the Countryside Alliance", hobday)
+
+
+def test_a_count_has_no_money_role() -> None:
+    # "paid off" near a count of fines is not a payment: only a sum, or a question asking for one, is held to its role.
+    quotes = ["800 parents were warned they would be fined. The tough stance paid off with just 24 issued."]
+    assert answer_mismatch("Of the parents warned they would be fined, how many were?", "24", quotes) is None
+    assert answer_mismatch("How much were the parents fined?", "£24", quotes) is not None
 
 
 def test_the_role_the_question_gives_may_introduce_the_name() -> None:
