@@ -605,9 +605,12 @@ def _raw_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _check_blind_set(qs: list[EvalQuestion], prefix: str, answerable: int, unanswerable: int, history: int) -> None:
+def _check_blind_set(
+    qs: list[EvalQuestion], prefix: str, answerable: int, unanswerable: int, history: int | tuple[int, int]
+) -> None:
     """Ids run {prefix}01…, odd ids dev and even test; each half has the given numbers of answerable,
-    unanswerable and follow-up questions; answerable ones name sources and 1–3 key facts, the others refuse."""
+    unanswerable and follow-up questions (`history` as one number for both halves or as (dev, test));
+    answerable ones name sources and 1–3 key facts, the others refuse."""
     assert [q.id for q in qs] == [f"{prefix}{n:02d}" for n in range(1, len(qs) + 1)]
     for q in qs:
         assert q.split == ("dev" if int(q.id[len(prefix):]) % 2 else "test"), q.id
@@ -619,11 +622,12 @@ def _check_blind_set(qs: list[EvalQuestion], prefix: str, answerable: int, unans
         else:
             assert not q.sources and not q.key_facts, q.id
             assert q.reference_answer.startswith("The articles do not say"), q.id
+    follow_ups = dict(zip(("dev", "test"), history if isinstance(history, tuple) else (history, history)))
     for split in ("dev", "test"):
         half = [q for q in qs if q.split == split]
         assert sum(q.answerable for q in half) == answerable, split
         assert sum(not q.answerable for q in half) == unanswerable, split
-        assert sum(bool(q.history) for q in half) == history, split
+        assert sum(bool(q.history) for q in half) == follow_ups[split], split
 
 
 def _bbc_stems(qs: list[EvalQuestion]) -> set[str]:
@@ -705,6 +709,71 @@ def test_blind2_key_fact_words_appear_in_the_source_articles(
     openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
     categories: Counter[str] = Counter()
     for stem in _bbc_stems(blind2_questions):
+        text = bbc_rows[int(stem)]["text"].strip()
+        assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
+        categories[bbc_rows[int(stem)]["category"].lower()] += 1
+    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
+
+
+# ------------------------------------------------------------------ blind3.jsonl (answers and refusals, same shapes)
+
+BLIND3_FILE = ROOT / "evals" / "datasets" / "blind3.jsonl"
+# Each answerable shape mirrors an unanswerable kind: result/outcome, body_said and who_said/other_speaker,
+# why/cause, number/number_role.
+BLIND3_ANSWERABLE_KINDS = {"result": 6, "body_said": 5, "why": 6, "number": 6, "who_said": 4}  # without follow-ups
+BLIND3_UNANSWERABLE_KINDS = {"outcome": 6, "other_speaker": 6, "cause": 6, "number_role": 6, "missing_detail": 4,
+                             "out_of_corpus": 2}
+# The rows blind2's unanswerable questions were written from (they name no sources, so the files cannot tell).
+BLIND2_UNANSWERABLE_ROWS = {"0110", "0214", "0278", "0306", "0369", "0386", "0424", "0457", "0487", "0819", "0861",
+                            "0869"}
+
+
+@pytest.fixture(scope="module")
+def blind3_questions() -> list[EvalQuestion]:
+    return load_questions(BLIND3_FILE)
+
+
+def test_blind3_questions_load_with_kind_as_the_only_extra_column() -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    questions, ignored = load_questions_with_notes(BLIND3_FILE)
+    assert len(questions) == 60 and ignored == ["kind"]
+    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND3_FILE)}
+    for q in questions:
+        assert kinds[q.id] in (BLIND3_ANSWERABLE_KINDS if q.answerable else BLIND3_UNANSWERABLE_KINDS), q.id
+    assert Counter(kinds[q.id] for q in questions if q.answerable and not q.history) == BLIND3_ANSWERABLE_KINDS
+    assert Counter(kinds[q.id] for q in questions if not q.answerable) == BLIND3_UNANSWERABLE_KINDS
+    for split in ("dev", "test"):  # both halves have every kind
+        assert {kinds[q.id] for q in questions if q.split == split} == set(BLIND3_ANSWERABLE_KINDS) | set(
+            BLIND3_UNANSWERABLE_KINDS
+        ), split
+
+
+def test_blind3_questions_answers_refusals_and_splits(blind3_questions: list[EvalQuestion]) -> None:
+    qs = blind3_questions
+    _check_blind_set(qs, "k", answerable=15, unanswerable=15, history=(1, 2))
+    assert [q.answerable for q in qs] == [True] * 30 + [False] * 30
+    assert all(not q.history or q.answerable for q in qs), "the follow-ups are answerable"
+    assert all(len(q.history) == 1 for q in qs if q.history), "a follow-up has one earlier turn"
+    assert len({(q.question, tuple(q.history)) for q in qs}) == len(qs), "repeated question"
+    assert all(len(set(q.sources)) == len(q.sources) for q in qs), "a source named twice"
+    answered = Counter(s for q in qs for s in q.sources if len(s) == 4)
+    assert len(answered) == 25 and max(answered.values()) == 1, answered  # one answerable question per BBC article
+    claims_file_stems = {c.source for c in load_claims(CLAIMS_FILE) if len(c.source) == 4}
+    earlier = (QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE)
+    used_before = _bbc_stems([q for path in earlier for q in load_questions(path)]) | claims_file_stems
+    reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
+    assert not reused, f"blind3 reuses another dataset's articles: {sorted(reused)}"
+
+
+def test_blind3_key_fact_words_appear_in_the_source_articles(
+    blind3_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    _check_key_fact_words(blind3_questions, bbc_rows, seeded=5, bbc=25)
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
+    categories: Counter[str] = Counter()
+    for stem in _bbc_stems(blind3_questions):
         text = bbc_rows[int(stem)]["text"].strip()
         assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
         categories[bbc_rows[int(stem)]["category"].lower()] += 1
