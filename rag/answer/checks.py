@@ -28,6 +28,9 @@ _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 _LEAD_IN = r"(?:and|so|but|then)\s+"  # what may come before a follow-up's question word
 _OPENING_WH = re.compile(rf"^\s*(?:{_LEAD_IN}|according to [^,?]+,\s*)?{_WH}\b", re.IGNORECASE)
 _ANY_WH = re.compile(rf"\b{_WH}\b", re.IGNORECASE)
+_YES_NO_OPENING = re.compile(
+    rf"^\s*(?:{_LEAD_IN})?(?:did|does|do|has|have|had|is|are|was|were|will|would|can|could|should)\b", re.IGNORECASE
+)
 # Questions whose answer is a quantity, and those whose quantity is a sum of money.
 _QUANTITY = re.compile(
     r"\b(?:how (?:much|many|long|old|far|often)|what (?:fee|price|percentage|sum|amount|age|score|salary))\b",
@@ -58,8 +61,14 @@ _OPPOSITES = re.compile(
     r"increase or decrease|guilty or (?:not guilty|innocent)|true or false|accept(?:ed)? or reject(?:ed)?)\b",
     re.IGNORECASE,
 )
-# Questions about something that happened: "Did Hansen compete…?", "Who did Munster beat…?", "Has the club paid…?"
-_HAPPENED = re.compile(r"^\s*(?:did|has|have|had|was|were)\b|\bdid\b", re.IGNORECASE)
+# Questions about something that happened: "Did Hansen compete…?", "Who did Munster beat…?", "Has the club paid…?",
+# "Who won when Rochus played Hernych?". Not "Why/How did…?": they ask about an event they take as given, and
+# their other words are its background ("Why did Heath's attempt to stay with Liberal support fall apart?").
+_HAPPENED = re.compile(
+    r"^\s*(?:did|has|have|had|was|were)\b|(?<!why )(?<!how )(?<!when )(?<!where )\bdid\b"
+    r"|\b(?:who|which\s+\w+)\s+(?:won|beat|lost|defeated)\b",
+    re.IGNORECASE,
+)
 # Replies that name no one in particular: a role or a pronoun says nothing about who X is.
 _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
 # A speaker the question names (a capital letter somewhere), not only describes ("the referee", "his manager").
@@ -116,7 +125,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
             if "'" not in w and not _NUMBER_WORD.fullmatch(w) and not _CURRENCY.fullmatch(w)}
     if not yes_no and 0 < len(said) <= SHORT_ANSWER_WORDS and not _within(said, terms(text).content):
         return f"the language model's answer {phrase!r} is not in the best sentences (it came from elsewhere)"
-    one_part = len(_ANY_WH.findall(question)) == 1
+    # "Has he ever voted on it, and how far would he go?" has a yes/no part before its wh-part: two parts.
+    one_part = len(_ANY_WH.findall(question)) == 1 and not _YES_NO_OPENING.match(question)
     opening = _OPENING_WH.match(question)
     if one_part and opening and yes_no:
         reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()

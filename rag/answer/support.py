@@ -67,11 +67,13 @@ def _word_set(text: str) -> frozenset[str]:
 
 
 # Words that put what follows in the future, in doubt or under a condition: "will appear", "could upset",
-# "the most likely venue", "if found guilty", "a potential money-spinner".
+# "the most likely venue", "if found guilty", "a potential money-spinner"; and a fixture or a charge still ahead
+# ("she faces Weingartner in the first round", "facing corporate manslaughter charges"; not "face", which a
+# question asks with: "Who did she face?").
 _HEDGES = _word_set(
     "will would could may might should can must shall likely unlikely improbable potential potentially possible "
     "possibly probably probable if unless chance yet pending rumours rumoured reportedly proposed proposal prospect "
-    "considering whether favoured favourite tipped anticipated scheduled forecast hopefully due"
+    "considering whether favoured favourite tipped anticipated scheduled forecast hopefully due faces facing"
 )
 # ... these only when "to" follows: "hopes to compete", "is set to sign" (not "the hopes", "a set").
 _HEDGES_BEFORE_TO = _word_set(
