@@ -127,13 +127,12 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model's answer {phrase!r} is not in the best sentences (it came from elsewhere)"
     # "Has he ever voted on it, and how far would he go?" has a yes/no part before its wh-part: two parts.
     one_part = len(_ANY_WH.findall(question)) == 1 and not _YES_NO_OPENING.match(question)
-    opening = _OPENING_WH.match(question)
+    opening, offered = _OPENING_WH.match(question), _OPPOSITES.search(question)
+    reply = phrase.strip(" .!\"'").lower()
     if one_part and opening and yes_no:
-        reply, word = phrase.strip(" .!\"'").lower(), opening.group(0).split()[-1].lower()
+        word = opening.group(0).split()[-1].lower()
         return f"the language model replied {reply!r}, which does not answer a {word}-question"
-    offered = _OPPOSITES.search(question)
     if offered and yes_no:
-        reply = phrase.strip(" .!\"'").lower()
         return f"the language model replied {reply!r}, which does not say which of {offered.group(0)!r}"
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"

@@ -644,6 +644,24 @@ def _check_key_fact_words(qs: list[EvalQuestion], bbc_rows: list[dict[str, str]]
     assert not problems, "\n".join(problems)
 
 
+def _bbc_stems_used_by(*paths: Path) -> set[str]:
+    """The BBC rows the question files at ``paths`` and the BBC claims of claims.jsonl are written from."""
+    claims_file_stems = {c.source for c in load_claims(CLAIMS_FILE) if len(c.source) == 4}
+    return _bbc_stems([q for path in paths for q in load_questions(path)]) | claims_file_stems
+
+
+def _check_distinct_sources(qs: list[EvalQuestion], bbc_rows: list[dict[str, str]], per_category: int) -> None:
+    """No source row has a (near-)duplicate in the CSV, and sport and politics each give ``per_category`` or more."""
+    texts = Counter(row["text"].strip() for row in bbc_rows)
+    openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
+    categories: Counter[str] = Counter()
+    for stem in _bbc_stems(qs):
+        text = bbc_rows[int(stem)]["text"].strip()
+        assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
+        categories[bbc_rows[int(stem)]["category"].lower()] += 1
+    assert categories["sports"] >= per_category and categories["politics"] >= per_category, categories
+
+
 def test_blind_questions_load_with_kind_as_the_only_extra_column() -> None:
     from evals.quality.dataset import load_questions_with_notes
 
@@ -695,9 +713,7 @@ def test_blind2_questions_answers_refusals_and_splits(blind2_questions: list[Eva
     assert len({(q.question, tuple(q.history)) for q in qs}) == len(qs), "repeated question"
     answered = Counter(s for q in qs for s in q.sources if len(s) == 4)
     assert len(answered) == 22 and max(answered.values()) == 1, answered  # one answerable question per BBC article
-    claims_file_stems = {c.source for c in load_claims(CLAIMS_FILE) if len(c.source) == 4}
-    earlier = (QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE)
-    used_before = _bbc_stems([q for path in earlier for q in load_questions(path)]) | claims_file_stems
+    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE)
     assert not used_before & _bbc_stems(qs), "a blind2 question reuses another dataset's article"
 
 
@@ -705,14 +721,7 @@ def test_blind2_key_fact_words_appear_in_the_source_articles(
     blind2_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
 ) -> None:
     _check_key_fact_words(blind2_questions, bbc_rows, seeded=6, bbc=22)
-    texts = Counter(row["text"].strip() for row in bbc_rows)
-    openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
-    categories: Counter[str] = Counter()
-    for stem in _bbc_stems(blind2_questions):
-        text = bbc_rows[int(stem)]["text"].strip()
-        assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
-        categories[bbc_rows[int(stem)]["category"].lower()] += 1
-    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
+    _check_distinct_sources(blind2_questions, bbc_rows, per_category=10)
 
 
 # ------------------------------------------------------------------ blind3.jsonl (answers and refusals, same shapes)
@@ -759,9 +768,7 @@ def test_blind3_questions_answers_refusals_and_splits(blind3_questions: list[Eva
     assert all(len(set(q.sources)) == len(q.sources) for q in qs), "a source named twice"
     answered = Counter(s for q in qs for s in q.sources if len(s) == 4)
     assert len(answered) == 25 and max(answered.values()) == 1, answered  # one answerable question per BBC article
-    claims_file_stems = {c.source for c in load_claims(CLAIMS_FILE) if len(c.source) == 4}
-    earlier = (QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE)
-    used_before = _bbc_stems([q for path in earlier for q in load_questions(path)]) | claims_file_stems
+    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE)
     reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
     assert not reused, f"blind3 reuses another dataset's articles: {sorted(reused)}"
 
@@ -770,11 +777,4 @@ def test_blind3_key_fact_words_appear_in_the_source_articles(
     blind3_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
 ) -> None:
     _check_key_fact_words(blind3_questions, bbc_rows, seeded=5, bbc=25)
-    texts = Counter(row["text"].strip() for row in bbc_rows)
-    openings = Counter(row["text"].strip()[:200] for row in bbc_rows)
-    categories: Counter[str] = Counter()
-    for stem in _bbc_stems(blind3_questions):
-        text = bbc_rows[int(stem)]["text"].strip()
-        assert texts[text] == 1 and openings[text[:200]] == 1, f"row {stem} has a (near-)duplicate in the CSV"
-        categories[bbc_rows[int(stem)]["category"].lower()] += 1
-    assert categories["sports"] >= 10 and categories["politics"] >= 10, categories
+    _check_distinct_sources(blind3_questions, bbc_rows, per_category=10)
