@@ -114,6 +114,11 @@ def names(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def is_stopword(word: str) -> bool:
+    """Whether a lower-cased word is a common function word ("the", "in", "after") rather than a content word."""
+    return word in _STOPWORDS
+
+
 def words(text: str) -> frozenset[str]:
     """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
     return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))

@@ -222,9 +222,10 @@ class LlmJudge:
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
     invented relations), vetoed to 0 when the claim states a number the evidence does not, gives one of its
-    sums another role, or states as done what the evidence only expects (:func:`rag.answer.support.vetoed`), and
+    sums another role, or states as done what the evidence only expects (:func:`rag.answer.support.vetoed`),
     when the model, asked to fill a number of the claim from the evidence, gives another number
-    (:func:`rag.answer.cloze.moved_number`)."""
+    (:func:`rag.answer.cloze.moved_number`), and when it finds two of the claim's names or numbers more likely
+    exchanged (:func:`rag.answer.roles.swapped_roles`): :func:`rag.answer.verifier.checked_entailment`."""
 
     name = "verifier"
     threshold = LLM_THRESHOLD
@@ -234,18 +235,22 @@ class VerifierJudge:
 
         self._llm = LlmJudge(model, VERIFY_SYSTEM)
         self._chat = model
-        self.model = f"{self._llm.model} + verifier prompt + number veto + number cloze"
+        self.model = f"{self._llm.model} + verifier prompt + number veto + number cloze + role swap"
 
     def fingerprint(self) -> str:
         import rag.answer.cloze
+        import rag.answer.roles
+        import rag.answer.verifier
 
-        cloze = Path(rag.answer.cloze.__file__ or "").read_text(encoding="utf-8")
-        return _sha(self._llm.fingerprint(), _scorer_source(), cloze)
+        sources = [Path(module.__file__ or "").read_text(encoding="utf-8")
+                   for module in (rag.answer.cloze, rag.answer.roles, rag.answer.verifier)]
+        return _sha(self._llm.fingerprint(), _scorer_source(), *sources)
 
     def score(self, item: JudgeItem) -> float | None:
-        from rag.answer.chain import ask_model
-        from rag.answer.cloze import CLOZE_TOKENS, checked_entailment
+        from rag.answer.cloze import CLOZE_TOKENS
         from rag.answer.support import lexical_support, vetoed
+        from rag.answer.verifier import checked_entailment
+        from rag.llm.probability import ask_model, text_scorer
 
         context = f"{item.context}\n{item.evidence}" if item.context else item.evidence
         if vetoed(lexical_support(item.claim, item.evidence, context)):
@@ -253,7 +258,8 @@ class VerifierJudge:
         p_yes = self._llm.score(item)
         if p_yes is None:
             return None
-        return checked_entailment(p_yes, item.claim, item.evidence, ask_model(self._chat, CLOZE_TOKENS))  # as the chain
+        ask, logprob = ask_model(self._chat, CLOZE_TOKENS), text_scorer(self._chat)
+        return checked_entailment(p_yes, item.claim, item.evidence, ask, logprob)  # as the chain
 
     def scores(self, items: Sequence[JudgeItem]) -> list[float | None]:
         return [self.score(item) for item in items]

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
 from rag.answer.checks import SPEAKER_TOKENS, answer_mismatch, speaker_mismatch
-from rag.answer.citations import Encode, Entailment, cite_items, is_refusal, verify_answer
-from rag.answer.cloze import CLOZE_TOKENS, checked_entailment
+from rag.answer.citations import Encode, cite_items, is_refusal, verify_answer
 from rag.answer.evidence import select_evidence
 from rag.answer.extractive import (
     Signals,
@@ -49,13 +48,13 @@ from rag.answer.prompts import (
     SPECIAL_TOKEN,
     answer_messages,
     extract_messages,
-    verification_messages,
 )
 from rag.answer.question import condense_question, needs_context
 from rag.answer.retrieve import Search, get_search
+from rag.answer.verifier import model_entailment
 from rag.errors import QuestionError
 from rag.ingest.cleaning import normalize_text
-from rag.llm.probability import TOP_LOGPROBS, choice_scorer, first_token_logprobs, none_probability
+from rag.llm.probability import TOP_LOGPROBS, ask_model, first_token_logprobs, none_probability
 from rag.settings import Settings
 from rag.text import first_line, missing_names, names, replace_surrogates
 from rag.types import (
@@ -471,25 +470,6 @@ class Gate:
 
 # The copied answer phrase is short; a longer reply is cut (and its words are still checked).
 EXTRACT_TOKENS = 24
-
-
-def ask_model(model: BaseChatModel, max_tokens: int) -> Callable[[list[BaseMessage]], str]:
-    """The model as a function from messages to its reply of at most ``max_tokens`` (the checks' calls)."""
-    return lambda messages: str(model.invoke(messages, max_tokens=max_tokens).content)
-
-
-def model_entailment(model: BaseChatModel) -> Entailment:
-    """The generate strategy's verifier: P(Yes) of the model asked whether the evidence entails the claim (the
-    prompt with worked examples of invented relations), and 0 when the model, asked to fill a number of the
-    claim from the evidence, gives another number (:func:`rag.answer.cloze.moved_number`). The deterministic
-    vetoes are :func:`rag.answer.citations.verify_answer`'s."""
-    scorer = choice_scorer(model, ("Yes", "No"))
-    ask = ask_model(model, CLOZE_TOKENS)
-
-    def entails(evidence: str, claim: str) -> float:
-        return checked_entailment(scorer(verification_messages(evidence, claim))["Yes"], claim, evidence, ask)
-
-    return entails
 
 
 def build_chain(

@@ -11,17 +11,13 @@ other numbers (otherwise there is no other number to move).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.answer.citations import ENTAILED
 from rag.answer.prompts import NONE, sanitize_evidence
 from rag.answer.support import digit_numbers
-
-log = logging.getLogger(__name__)
 
 BLANK = "____"
 CLOZE_SYSTEM = (
@@ -82,16 +78,3 @@ def moved_number(claim: str, evidence: str, ask: Callable[[list[BaseMessage]], s
         if given and digits not in given and not any(_beside(digits, other, evidence) for other in given):
             return f"the evidence gives {fill[:40]!r} where the claim has {digits}"
     return None
-
-
-def checked_entailment(p_yes: float, claim: str, evidence: str, ask: Callable[[list[BaseMessage]], str]) -> float:
-    """The verifier's P(the evidence entails the claim): the model's ``p_yes``, or 0 when it says yes yet fills a
-    number of the claim with another one (:func:`moved_number`). A failed cloze call only loses this check."""
-    if p_yes < ENTAILED:
-        return p_yes
-    try:
-        moved = moved_number(claim, evidence, ask)
-    except Exception as exc:  # noqa: BLE001 - the entailment call worked; any backend error only loses the check
-        log.warning("number cloze failed (%s); keeping the model's verdict", exc)
-        return p_yes
-    return 0.0 if moved else p_yes

@@ -541,3 +541,31 @@ class ChatLlamaCpp(BaseChatModel):
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError("llama.cpp returned no logprobs for the first token") from exc
         return score_choices(top, choices)
+
+    def text_logprob(self, messages: LanguageModelInput, text: str) -> float:
+        """The log-probability of ``text`` as the reply to ``messages``, summed over its tokens.
+
+        Teacher-forced: a grammar admits only the text's own tokens (as the model's tokenizer splits it), and
+        llama.cpp reports each token's probability from the model's distribution before the grammar, so two
+        texts' scores compare how likely the model finds each after the same prompt. Costs one generated token
+        per token of ``text``.
+        """
+        from rag.llm.tokenizer import token_ids
+
+        ids = token_ids(self.engine_config.model_path, text)
+        if not ids:
+            return 0.0
+        lc_messages = self._convert_input(messages).to_messages()
+        body = self._body(lc_messages, None, max_tokens=len(ids), temperature=0.0, logprobs=True, top_logprobs=1)
+        body.update(stream=False, grammar="root ::= " + " ".join(f"<[{token}]>" for token in ids))
+        body.pop("stream_options", None)
+        body.pop("stop", None)
+        result = get_engine(self.engine_config).handle_chat_completions(body)
+        _raise_for_error(result)
+        try:
+            tokens = result["choices"][0]["logprobs"]["content"][: len(ids)]  # not the end token after them
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendError("llama.cpp returned no logprobs for the forced text") from exc
+        if len(tokens) < len(ids):
+            raise BackendError(f"llama.cpp forced {len(tokens)} of the text's {len(ids)} tokens")
+        return sum(float(entry["logprob"]) for entry in tokens)

@@ -20,6 +20,8 @@ from rag.llm.local import score_choices
 TOP_LOGPROBS = 20
 
 ChoiceScorer = Callable[[list[BaseMessage]], dict[str, float]]
+# The model's summed log-probability of a text as its reply to messages (teacher-forced).
+TextScorer = Callable[[list[BaseMessage], str], float]
 
 
 def choice_scorer(model: BaseChatModel, choices: Sequence[str] = ("Yes", "No")) -> ChoiceScorer:
@@ -43,6 +45,18 @@ def choice_scorer(model: BaseChatModel, choices: Sequence[str] = ("Yes", "No")) 
         return score_choices(top, choices)
 
     return remote
+
+
+def text_scorer(model: BaseChatModel) -> TextScorer | None:
+    """A function from (messages, text) to the model's log-probability of replying ``text``, or None when the
+    model cannot score a given reply: only the in-process model forces one token by token (an OpenAI-compatible
+    server neither tokenizes for us nor takes token grammars everywhere)."""
+    return model.text_logprob if hasattr(model, "text_logprob") else None
+
+
+def ask_model(model: BaseChatModel, max_tokens: int) -> Callable[[list[BaseMessage]], str]:
+    """The model as a function from messages to its reply of at most ``max_tokens`` (the checks' calls)."""
+    return lambda messages: str(model.invoke(messages, max_tokens=max_tokens).content)
 
 
 def first_token_logprobs(metadata: dict) -> list[tuple[str, float]]:

@@ -8,15 +8,17 @@ import re
 
 import pytest
 
-from rag.answer.chain import ask_model, build_chain, model_entailment
+from rag.answer.chain import build_chain
 from rag.answer.citations import ENTAILED, verify_answer
 from rag.answer.cloze import CLOZE_TOKENS, moved_number
 from rag.answer.evidence import select_evidence
 from rag.answer.prompts import entailment_messages
 from rag.answer.retrieve import get_search
+from rag.answer.roles import swapped_roles
+from rag.answer.verifier import model_entailment
 from rag.index.build import build_index
 from rag.llm.factory import build_chat_model
-from rag.llm.probability import choice_scorer
+from rag.llm.probability import ask_model, choice_scorer, text_scorer
 from rag.settings import Settings
 from rag.types import EvidenceItem
 from tests.conftest import make_settings, seeds_and_bbc
@@ -103,3 +105,21 @@ def test_a_number_moved_to_another_role_is_caught_by_the_cloze(bbc_few: Settings
     assert moved_number(right, evidence, ask_model(model, CLOZE_TOKENS)) is None
     entails = model_entailment(model)  # the chain's verifier: the cloze after the model's yes
     assert entails(evidence, moved) < ENTAILED <= entails(evidence, right)
+
+
+def test_two_names_exchanged_are_caught_by_the_role_check(bbc_few: Settings) -> None:
+    """Every word of the claim is in the evidence and the model's yes/no passes it; restating the evidence, the
+    model finds the claim with "Chelsea" and "City" exchanged back far more likely than the claim."""
+    evidence = ("city went into the game with the proud record of being the only domestic team to beat chelsea this "
+                "season. and there was little to alarm them in the first 30 minutes as chelsea - deprived of arjen "
+                "robben and didier drogba through injury - struggled to pose much of a threat.")  # BBC sport, 2005
+    model = build_chat_model(bbc_few)
+    swapped = "Chelsea went into the game with the proud record of being the only domestic team to beat City this season."
+    right = "City went into the game with the proud record of being the only domestic team to beat Chelsea this season."
+    logprob = text_scorer(model)
+    assert logprob is not None  # the local model scores forced replies
+    found = swapped_roles(swapped, evidence, logprob)
+    assert found is not None and "Chelsea" in found and "City" in found
+    assert swapped_roles(right, evidence, logprob) is None
+    entails = model_entailment(model)  # the chain's verifier: the role check after the model's yes
+    assert entails(evidence, swapped) < ENTAILED <= entails(evidence, right)
