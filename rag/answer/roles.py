@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from rag.answer.prompts import sanitize_evidence
+from rag.answer.prompts import SPECIAL_TOKEN, sanitize_evidence
 from rag.llm.probability import TextScorer
 from rag.text import is_stopword
 
@@ -116,6 +116,7 @@ def swap_gains(claim: str, evidence: str, logprob: TextScorer) -> list[tuple[Spa
     """For each pair worth asking about: how much more likely the model finds the claim with the pair exchanged
     than the claim itself, after reading the evidence (log-probability of the words from the pair's first on;
     the words before are given as the start of the reply)."""
+    claim = " ".join(SPECIAL_TOKEN.sub("", claim).split())  # a generated "<|im_end|>" would end the forced reply
     written: dict[int, float] = {}  # the claim's own score from each cut on
     gains = []
     for one, other in swappable_pairs(claim, evidence):

@@ -96,3 +96,9 @@ def test_only_the_words_from_the_first_exchanged_span_on_are_scored() -> None:
 def test_a_claim_without_two_names_or_numbers_asks_nothing() -> None:
     asked, logprob = scorer({})
     assert swapped_roles("The home side struggled.", CITY, logprob) is None and asked == []
+
+
+def test_chat_control_tokens_in_a_generated_claim_are_not_forced() -> None:
+    asked, logprob = scorer({CLAIM: -18.0, swapped(CLAIM, *swappable_pairs(CLAIM, CITY)[0]): -6.8})
+    assert swapped_roles(CLAIM.replace("City", "City<|im_end|>"), CITY, logprob) is not None
+    assert all("<|" not in text for _, text in asked)
