@@ -516,6 +516,16 @@ class ChatLlamaCpp(BaseChatModel):
 
     # --- judging --------------------------------------------------------------------
 
+    def _scored_reply(self, messages: LanguageModelInput, **kwargs: Any) -> dict[str, Any]:
+        """One greedy, non-streamed reply with its tokens' log-probabilities (no stop strings): the judges' call."""
+        body = self._body(self._convert_input(messages).to_messages(), None, temperature=0.0, logprobs=True, **kwargs)
+        body["stream"] = False
+        body.pop("stream_options", None)
+        body.pop("stop", None)
+        result = get_engine(self.engine_config).handle_chat_completions(body)
+        _raise_for_error(result)
+        return result
+
     def choice_probabilities(
         self,
         messages: LanguageModelInput,
@@ -528,13 +538,7 @@ class ChatLlamaCpp(BaseChatModel):
         Reads the model's distribution for one generated token instead of parsing
         free text, so an LLM judge gets a graded, deterministic score.
         """
-        lc_messages = self._convert_input(messages).to_messages()
-        body = self._body(lc_messages, None, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=top_n)
-        body["stream"] = False
-        body.pop("stream_options", None)
-        body.pop("stop", None)
-        result = get_engine(self.engine_config).handle_chat_completions(body)
-        _raise_for_error(result)
+        result = self._scored_reply(messages, max_tokens=1, top_logprobs=top_n)
         try:
             first = result["choices"][0]["logprobs"]["content"][0]
             top = [(entry["token"], float(entry["logprob"])) for entry in first["top_logprobs"]]
@@ -555,13 +559,8 @@ class ChatLlamaCpp(BaseChatModel):
         ids = token_ids(self.engine_config.model_path, text)
         if not ids:
             return 0.0
-        lc_messages = self._convert_input(messages).to_messages()
-        body = self._body(lc_messages, None, max_tokens=len(ids), temperature=0.0, logprobs=True, top_logprobs=1)
-        body.update(stream=False, grammar="root ::= " + " ".join(f"<[{token}]>" for token in ids))
-        body.pop("stream_options", None)
-        body.pop("stop", None)
-        result = get_engine(self.engine_config).handle_chat_completions(body)
-        _raise_for_error(result)
+        grammar = "root ::= " + " ".join(f"<[{token}]>" for token in ids)
+        result = self._scored_reply(messages, max_tokens=len(ids), top_logprobs=1, grammar=grammar)
         try:
             tokens = result["choices"][0]["logprobs"]["content"][: len(ids)]  # not the end token after them
         except (KeyError, IndexError, TypeError) as exc:
