@@ -86,6 +86,8 @@ _STOPWORDS = frozenset(
 )
 _NEGATIONS = frozenset({"not", "no", "never", "nor", "none", "nothing", "neither", "cannot", "without"})
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d[\d,.]*\d|\d")
+# "22 000" (thousands written with a space, as the BBC corpus and some others store them) reads as 22000.
+SPACED_THOUSANDS = re.compile(r"(?<=\d) (?=\d{3}\b)")
 _NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
     "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40",
@@ -182,7 +184,7 @@ class Terms:
 @lru_cache(maxsize=4096)
 def terms(text: str) -> Terms:
     """Content-word stems, numbers (digits, and number words as digits) and whether the text negates."""
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(SPACED_THOUSANDS.sub("", text))]
     numbers = {w.replace(",", "").rstrip(".") for w in words if w[0].isdigit()}
     numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)

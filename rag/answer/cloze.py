@@ -67,6 +67,16 @@ def _beside(one: str, other: str, evidence: str) -> bool:
     return any(len(evidence[min(a, b):max(a, b)].split()) <= _BESIDE_WORDS for a in at[one] for b in at[other])
 
 
+def _first_group(fill: str, digits: str, evidence: str) -> bool:
+    """Whether the fill is the first group of the claim's number as the evidence writes it with spaced thousands
+    ("80" copied from "80 000" for the claim's 80,000): the same number, cut short."""
+    return any(found.group(0).split()[0] == fill and re.sub(r"\D", "", found.group(0)) == digits
+               for found in _SPACED.finditer(evidence))
+
+
+_SPACED = re.compile(r"\d+(?:\s\d{3}\b)+")
+
+
 def moved_number(claim: str, evidence: str, ask: Callable[[list[BaseMessage]], str]) -> str | None:
     """Why the claim puts a number of the evidence where the evidence puts another (None: no such number found).
 
@@ -75,6 +85,8 @@ def moved_number(claim: str, evidence: str, ask: Callable[[list[BaseMessage]], s
     for blanked, digits in number_blanks(claim, evidence):
         fill = " ".join(ask(cloze_messages(evidence, blanked)).split())
         given = digit_numbers(fill)
-        if given and digits not in given and not any(_beside(digits, other, evidence) for other in given):
+        if given and digits not in given and not any(
+            _beside(digits, other, evidence) or _first_group(other, digits, evidence) for other in given
+        ):
             return f"the evidence gives {fill[:40]!r} where the claim has {digits}"
     return None

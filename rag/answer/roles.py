@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag.answer.prompts import SPECIAL_TOKEN, sanitize_evidence
+from rag.answer.support import digit_numbers
 from rag.llm.probability import TextScorer
 from rag.text import is_stopword
 
@@ -32,6 +33,10 @@ MAX_PAIRS = 3
 # A name: capitalised words, "of"/"de" inside ("Council of Europe"); digits with their unit ("£6.5m", "12,667").
 _NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:of|de|the)\s+)?[A-Z][\w'’-]*)*")
 _NUMBER = re.compile(r"[£$€]?\d(?:[\d,.]|\s(?=\d{3}\b))*(?:m|bn|k|%)?")
+# A number in words ("eleven people … killed seven"); not "one", as often a pronoun.
+_NUMBER_WORD = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)\b", re.IGNORECASE)
 # Days and months often open a sentence before a name ("In May Bates…", "On Thursday Rangers…").
 _DATES = frozenset({
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
@@ -70,7 +75,7 @@ def _stated(name: str, said: str) -> bool:
 
 def role_spans(claim: str, evidence: str) -> list[Span]:
     """The claim's names and numbers that the evidence also states (case aside), in claim order."""
-    said, digits = evidence.lower(), re.sub(r"\D", "", evidence)
+    said, stated = evidence.lower(), digit_numbers(evidence)
     spans = []
     for match in _NAME.finditer(claim):
         skipped, text = _name(match.group(0))
@@ -79,8 +84,11 @@ def role_spans(claim: str, evidence: str) -> list[Span]:
             spans.append(Span(start, start + len(text), text, "name"))
     for match in _NUMBER.finditer(claim):
         text = match.group(0).rstrip(",.")
-        if (number := re.sub(r"\D", "", text)) and number in digits:
+        if (numbers := digit_numbers(text)) and numbers <= stated:
             spans.append(Span(match.start(), match.start() + len(text), text, "number"))
+    for match in _NUMBER_WORD.finditer(claim):
+        if re.search(rf"\b{match.group(0).lower()}\b", said):
+            spans.append(Span(match.start(), match.end(), match.group(0), "number"))
     return sorted(spans, key=lambda span: span.start)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from rag.text import missing_names, stemmer, terms
+from rag.text import SPACED_THOUSANDS, missing_names, stemmer, terms
 
 # What a sum of money is in a sentence, from the words around it: "paid £103m" and "a debt of £103m" give the same
 # number different roles, and a claim that moves a number from one role to another is not supported.
@@ -28,8 +28,6 @@ _MONEY_ROLES = {
 _ROLE_OF = {word: role for role, listed in _MONEY_ROLES.items() for word in listed.split()}
 _TOKEN = re.compile(r"[£$€]?\d[\d,.]*(?:m|bn|k)?\b|[a-z]+", re.IGNORECASE)
 _DIGITS = re.compile(r"\d[\d,.]*")
-# "22 000" (thousands written with a space, as some corpora store them) reads as 22000.
-_SPACED_THOUSANDS = re.compile(r"(?<=\d) (?=\d{3}\b)")
 
 
 def money_roles(text: str) -> frozenset[str]:
@@ -39,7 +37,7 @@ def money_roles(text: str) -> frozenset[str]:
 
 def roles_near(text: str, number: str, before: int = 6, after: int = 4) -> frozenset[str]:
     """The money roles of the words around each mention of ``number`` (digits, e.g. "103") in ``text``."""
-    tokens = _TOKEN.findall(_SPACED_THOUSANDS.sub("", text.lower()))
+    tokens = _TOKEN.findall(SPACED_THOUSANDS.sub("", text.lower()))
     found: set[str] = set()
     for i, token in enumerate(tokens):
         digits = _DIGITS.search(token)
@@ -81,6 +79,16 @@ _HEDGES_BEFORE_TO = _word_set(
     "intends intended want wants wanted seek seeks seeking try tries trying threatened threatens threatening asked "
     "ready poised going able need needs required ought agreed promised pledged vowed"
 )
+# A claim keeps the evidence's hedge in its own words with these, whatever follows them: "wants it to evolve"
+# for "can evolve", "pledge to control" for "we will control", "usually needs" for "would normally take",
+# "expects Owen to take over" for "I would think Owen will be". (The evidence's side keeps the narrower lists
+# above: there a word must govern what follows.)
+_CLAIM_HEDGES = _word_set(
+    "want wants wanted wanting expect expects expected expecting pledge pledges pledged pledging promise promises "
+    "promised vow vows vowed threaten threatens threatened threatening plan plans planned planning hope hopes hoped "
+    "hoping intend intends intended aim aims aimed usually normally typically generally often tend tends predicted "
+    "predicts urge urges urged proposes propose"
+)
 _MONTH_BEFORE = _word_set("in of since until by last next early late mid from this end")
 # Time words say when, not whether: "will today be in Strasbourg" supports "is in Strasbourg today".
 _WHEN = _word_set("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday week "
@@ -110,7 +118,7 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
     A claim that keeps a hedge of its own is not stating anything as done, and is left alone.
     """
     said = _WORD.findall(claim.lower())
-    if any(_hedge_at(said, i) for i in range(len(said))):
+    if any(_hedge_at(said, i) for i in range(len(said))) or not _CLAIM_HEDGES.isdisjoint(said):
         return None
     there = _WORD.findall(evidence.lower())
     governed: set[int] = set()
@@ -133,7 +141,7 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
 
 def digit_numbers(text: str) -> frozenset[str]:
     """The numbers written in digits in a text, as digit strings ("£8,000" and "8 000" both give "8000")."""
-    return frozenset(_as_number(d.group(0)) for d in _DIGITS.finditer(_SPACED_THOUSANDS.sub("", text)))
+    return frozenset(_as_number(d.group(0)) for d in _DIGITS.finditer(SPACED_THOUSANDS.sub("", text)))
 
 
 def _as_number(digits: str) -> str:
@@ -150,6 +158,31 @@ class LexicalSupport(NamedTuple):
     hedged: bool = False  # the claim states as done what the evidence only expects or supposes
 
 
+_DIGIT_ONE = re.compile(r"(?<![\d.,])1(?![\d.,]\d)")
+
+
+def _pronoun_one(claim: str) -> frozenset[str]:
+    """{"1"} when the claim's 1 is only the word "one", which is as often a pronoun ("a campaign for one", "no
+    one"): not a number a claim can be caught inventing. Empty when the claim writes 1 in digits."""
+    return frozenset() if _DIGIT_ONE.search(SPACED_THOUSANDS.sub("", claim)) else frozenset({"1"})
+
+
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(m|million|bn|billion|k|thousand)\b", re.IGNORECASE)
+_SCALE = {"m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9, "k": 1e3, "thousand": 1e3}
+_ROUNDING = 0.1  # "more than £11m", "nearly £12m" for £11 724 929
+
+
+def rounded_numbers(claim: str, evidence: str) -> frozenset[str]:
+    """The claim's amounts that round one the evidence writes in full ("£11m" for "£11 724 929"), as digits."""
+    stated = [float(n) for n in digit_numbers(evidence) if n.replace(".", "", 1).isdigit()]
+    found = set()
+    for match in _SCALED.finditer(claim):
+        value = float(match.group(1)) * _SCALE[match.group(2).lower()]
+        if any(abs(value - n) <= _ROUNDING * n for n in stated):
+            found.add(_as_number(match.group(1)))
+    return frozenset(found)
+
+
 def lexical_support(claim: str, evidence: str, context: str | None = None) -> LexicalSupport:
     """Share of the claim's content words found in the evidence (stemmed), and the penalty factor.
 
@@ -162,7 +195,7 @@ def lexical_support(claim: str, evidence: str, context: str | None = None) -> Le
         return LexicalSupport(0.0, 1.0)
     coverage = len(c.content & e.content) / len(c.content) if c.content else 1.0
     penalty = 1.0
-    missing_number = bool(c.numbers - e.numbers)
+    missing_number = bool(c.numbers - e.numbers - _pronoun_one(claim) - rounded_numbers(claim, evidence))
     if missing_number:
         penalty *= 0.3  # a number the evidence does not state is a classic fabrication
     conflict = role_conflict(claim, evidence) is not None

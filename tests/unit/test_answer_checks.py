@@ -290,8 +290,36 @@ def test_a_claim_stating_as_done_what_the_evidence_only_expects_is_vetoed(claim:
     ("Hansen competed in Melbourne.", "Hansen competed in Melbourne and will compete again in Delhi."),
     # "hopes" is a hedge only before "to"
     ("The fans' hopes rose after the win.", "The fans' hopes rose after the win."),
+    # the claim keeps the hedge in words of its own: wanting, pledging, expecting, "usually"
+    ("The prime minister wants the interpretation modernised.", "The interpretation must be modernised, he said."),
+    ("The leaders pledge to control their borders.", "We will control our borders to protect our democracies."),
+    ("A fit player usually needs three weeks to recover.", "A fit footballer would normally take three weeks to recover."),
+    ("Ruddock expects Michael Owen to take over as captain.", "I would think Michael Owen will be our captain."),
 ])
 def test_a_hedge_kept_by_the_claim_or_a_word_stated_plainly_is_no_conflict(claim: str, evidence: str) -> None:
     from rag.answer.support import hedge_conflict
 
     assert hedge_conflict(claim, evidence) is None
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    ("Nearly 80,000 fans filled the ground.", "almost 80 000 fans packed into melbourne cricket ground"),  # spaced thousands
+    ("Howard said Scotland averaged 53,000 people.", "in wales just over 59 000 and in scotland 53 000."),
+    ("The parties received more than £11m.", "the £11 724 929 received by 16 political parties"),  # a rounded amount
+    ("The apology came after a campaign for one.", "the move followed a huge campaign for a public apology"),  # a pronoun
+])
+def test_a_number_written_another_way_is_not_missing(claim: str, evidence: str) -> None:
+    from rag.answer.support import lexical_support
+
+    assert not lexical_support(claim, evidence).missing_number
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    ("Nearly 90,000 fans filled the ground.", "almost 80 000 fans packed into melbourne cricket ground"),
+    ("The parties received more than £15m.", "the £11 724 929 received by 16 political parties"),  # not a rounding
+    ("He scored 1 goal.", "he scored two goals"),  # a 1 in digits is a number
+])
+def test_a_number_the_evidence_does_not_state_is_still_missing(claim: str, evidence: str) -> None:
+    from rag.answer.support import lexical_support
+
+    assert lexical_support(claim, evidence).missing_number

@@ -81,3 +81,10 @@ def test_the_same_amount_in_another_currency_is_no_conflict() -> None:
     assert moved_number("An extra £4bn over ten years could save five million lives.", evidence, ask) is None
     _, ask = replies("10")
     assert moved_number("An extra £4bn over ten years could save five million lives.", evidence, ask) is not None
+
+
+def test_the_first_group_of_a_spaced_number_is_the_same_number_cut_short() -> None:
+    evidence = "labour by more than 80 000 and the tories by almost 100 000 - they should accept a similar drop."
+    claim = "Labour planned cuts of over 80,000 and the Tories of nearly 100,000."
+    assert moved_number(claim, evidence, replies("80", "100 000")[1]) is None  # "80" copied from "80 000"
+    assert moved_number(claim, evidence, replies("100", "80 000")[1]) is not None  # the other number's first group

@@ -102,3 +102,17 @@ def test_chat_control_tokens_in_a_generated_claim_are_not_forced() -> None:
     asked, logprob = scorer({CLAIM: -18.0, swapped(CLAIM, *swappable_pairs(CLAIM, CITY)[0]): -6.8})
     assert swapped_roles(CLAIM.replace("City", "City<|im_end|>"), CITY, logprob) is not None
     assert all("<|" not in text for _, text in asked)
+
+
+def test_numbers_in_words_are_spans_and_one_is_not() -> None:
+    evidence = ("the move followed a campaign after eleven people were wrongly convicted of planting the ira bombs "
+                "which killed seven people. one of them spoke.")
+    claim = "The bombs killed eleven people, and seven were wrongly convicted; one spoke."
+    assert [(s.text, s.kind) for s in role_spans(claim, evidence)] == [("eleven", "number"), ("seven", "number")]
+    assert [(a.text, b.text) for a, b in swappable_pairs(claim, evidence)] == [("eleven", "seven")]
+
+
+def test_a_number_matches_the_evidence_whole_not_as_a_run_of_its_digits() -> None:
+    evidence = "he paid £5.9m in 2025 for 80 000 shares."
+    spans = [s.text for s in role_spans("He paid £5.9m in 2025 for 80,000 shares, not 5 or 202.", evidence)]
+    assert spans == ["£5.9m", "2025", "80,000"]
