@@ -9,6 +9,8 @@ each version after reading the evidence (teacher-forced: its log-probabilities o
 follows the evidence's order of roles: the version with the names exchanged back scores ~10 nats above the claim.
 A swapped version that the model finds more likely than the claim by :data:`MARGIN` is a veto. A swapped
 version that makes no sense is simply less likely, so a name or number read wrongly costs a call, never a veto.
+The same comparison tries a month or a year of the claim replaced by another the evidence gives ("Bates stepped
+down in May" where the evidence says March, and May for another event).
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ _DATES = frozenset({
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
     "april", "may", "june", "july", "august", "september", "october", "november", "december",
 })
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_CLAIM_MONTH = re.compile(rf"\b(?:{'|'.join(m.capitalize() for m in _MONTHS)})\b")  # "may" lower-case is a verb
+_EVIDENCE_MONTH = re.compile(rf"\b(?:{'|'.join(_MONTHS)})\b")
+# "may" in the evidence is the month only where a month would be: "in may", "since may", "may 2004", "12 may".
+_EVIDENCE_MAY = re.compile(r"\b(?:in|of|since|until|by|last|next|early|late|mid|from|\d{1,2})\s+may\b|\bmay\s+\d")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# Other dates of the evidence tried in place of the claim's, at most (each costs one forced reply).
+MAX_DATES = 2
 # Exchanging the two halves of a list changes nothing ("France and Germany").
 _LISTED = re.compile(r"^\s*(?:,|and|or|&|,\s*and|,\s*or|\s)\s*$")
 
@@ -51,7 +62,7 @@ class Span:
     start: int
     end: int
     text: str
-    kind: str  # "name" or "number"
+    kind: str  # "name", "number" (in digits), "count" (a number in words), "month" or "year"
 
 
 def _name(found: str) -> tuple[int, str]:
@@ -88,7 +99,7 @@ def role_spans(claim: str, evidence: str) -> list[Span]:
             spans.append(Span(match.start(), match.start() + len(text), text, "number"))
     for match in _NUMBER_WORD.finditer(claim):
         if re.search(rf"\b{match.group(0).lower()}\b", said):
-            spans.append(Span(match.start(), match.end(), match.group(0), "number"))
+            spans.append(Span(match.start(), match.end(), match.group(0), "count"))  # paired with counts only
     return sorted(spans, key=lambda span: span.start)
 
 
@@ -97,7 +108,7 @@ def swappable_pairs(claim: str, evidence: str) -> list[tuple[Span, Span]]:
     first (a name and the next name), since a sentence exchanges roles it puts side by side."""
     spans = role_spans(claim, evidence)
     ranked = []
-    for kind in ("name", "number"):
+    for kind in ("name", "number", "count"):
         of_kind = [span for span in spans if span.kind == kind]
         for (i, one), (j, other) in itertools.combinations(enumerate(of_kind), 2):
             if one.text.lower() == other.text.lower() or one.end > other.start:
@@ -112,6 +123,48 @@ def swapped(claim: str, one: Span, other: Span) -> str:
     return claim[: one.start] + other.text + claim[one.end : other.start] + one.text + claim[other.end :]
 
 
+def _evidence_dates(evidence: str) -> tuple[list[str], list[str]]:
+    """The months (capitalised, as a claim writes them) and the years the evidence gives, in its order."""
+    said = evidence.lower()
+    months = [m.capitalize() for m in dict.fromkeys(_EVIDENCE_MONTH.findall(said))
+              if m != "may" or _EVIDENCE_MAY.search(said)]
+    return months, list(dict.fromkeys(_YEAR.findall(evidence)))
+
+
+def other_dates(claim: str, evidence: str) -> list[tuple[Span, str]]:
+    """A month or a year of the claim, each with another the evidence gives and the claim does not: the claim may
+    put a date on the wrong event ("Bates stepped down in May" where the evidence says March, and May for
+    something else). First ones first."""
+    months, years = _evidence_dates(evidence)
+    found = []
+    for pattern, kind, given in ((_CLAIM_MONTH, "month", months), (_YEAR, "year", years)):
+        for match in pattern.finditer(claim):
+            span = Span(match.start(), match.end(), match.group(0), kind)
+            found.extend((span, other) for other in given if other != span.text and other not in claim)
+    return sorted(found, key=lambda alternative: alternative[0].start)[:MAX_DATES]
+
+
+@dataclass(frozen=True)
+class Version:
+    """The claim with its roles changed: exchanged, or a date replaced by another of the evidence."""
+
+    start: int  # where it first differs from the claim
+    text: str
+    change: str  # what the evidence would say, if this version is the likelier one
+
+
+def versions(claim: str, evidence: str) -> list[Version]:
+    """The changed versions of the claim worth scoring against it: two names or numbers exchanged, then a date
+    replaced."""
+    exchanged = [Version(one.start, swapped(claim, one, other),
+                         f"the evidence gives {one.text!r} the role the claim gives {other.text!r}")
+                 for one, other in swappable_pairs(claim, evidence)]
+    redated = [Version(span.start, claim[: span.start] + other + claim[span.end :],
+                       f"the evidence gives {other!r} where the claim has {span.text!r}")
+               for span, other in other_dates(claim, evidence)]
+    return exchanged + redated
+
+
 def restate_messages(evidence: str, prefix: str = "") -> list[BaseMessage]:
     """The evidence, then the model asked to restate a fact of it; ``prefix``: the start of its reply, given
     (both versions of a claim share the words before the first exchanged span, so only the rest is scored)."""
@@ -120,30 +173,29 @@ def restate_messages(evidence: str, prefix: str = "") -> list[BaseMessage]:
     return [*messages, AIMessage(prefix)] if prefix.strip() else messages
 
 
-def swap_gains(claim: str, evidence: str, logprob: TextScorer) -> list[tuple[Span, Span, float]]:
-    """For each pair worth asking about: how much more likely the model finds the claim with the pair exchanged
-    than the claim itself, after reading the evidence (log-probability of the words from the pair's first on;
-    the words before are given as the start of the reply)."""
+def version_gains(claim: str, evidence: str, logprob: TextScorer) -> list[tuple[Version, float]]:
+    """For each version worth asking about: how much more likely the model finds it than the claim itself, after
+    reading the evidence (log-probability of the words from the first change on; the words before are given as
+    the start of the reply)."""
     claim = " ".join(SPECIAL_TOKEN.sub("", claim).split())  # a generated "<|im_end|>" would end the forced reply
     written: dict[int, float] = {}  # the claim's own score from each cut on
     gains = []
-    for one, other in swappable_pairs(claim, evidence):
+    for version in versions(claim, evidence):
         # The given start keeps no trailing space: " City" is one token, and the model scores "City" after a
         # space it was handed as an unusual split (12 nats off on a supported claim).
-        cut = len(claim[: one.start].rstrip())
+        cut = len(claim[: version.start].rstrip())
         messages = restate_messages(evidence, claim[:cut])
-        # Scored to the end: the words after the second span follow the evidence's order only in one version
+        # Scored to the end: the words after the change follow the evidence's order only in one version
         # ("…beat Chelsea this season": scored up to "Chelsea" only, that claim's gain fell from +10 to -2).
         if cut not in written:
             written[cut] = logprob(messages, claim[cut:])
-        exchanged = logprob(messages, swapped(claim, one, other)[cut:])
-        gains.append((one, other, exchanged - written[cut]))
+        gains.append((version, logprob(messages, version.text[cut:]) - written[cut]))
     return gains
 
 
 def swapped_roles(claim: str, evidence: str, logprob: TextScorer) -> str | None:
-    """Why the evidence gives two of the claim's names or numbers each other's roles (None: no such pair)."""
-    for one, other, gain in swap_gains(claim, evidence, logprob):
+    """Why the evidence gives the claim's names, numbers or dates other roles (None: no such version found)."""
+    for version, gain in version_gains(claim, evidence, logprob):
         if gain > MARGIN:
-            return f"the evidence gives {one.text!r} the role the claim gives {other.text!r}"
+            return version.change
     return None

@@ -6,7 +6,8 @@ then two vetoes for what its yes/no cannot see, each asked the way the small mod
 - a number of the claim that the model, filling the claim's blank from the evidence, gives as another number
   (:func:`rag.answer.cloze.moved_number`: a debt read as a price);
 - two names or numbers of the claim whose exchange the model, restating the evidence, finds more likely than
-  the claim (:func:`rag.answer.roles.swapped_roles`: "Chelsea … beat City" from "city … beat chelsea").
+  the claim, or a date of the claim it finds likelier replaced by another of the evidence
+  (:func:`rag.answer.roles.swapped_roles`: "Chelsea … beat City" from "city … beat chelsea").
 
 Both run only after a yes, so a sentence already dropped costs nothing more. The deterministic vetoes (a number
 the evidence lacks, a sum in another role, a hedge stated as done) are :func:`rag.answer.citations.verify_answer`'s.

@@ -8,7 +8,17 @@ from collections.abc import Callable
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
-from rag.answer.roles import MARGIN, MAX_PAIRS, role_spans, swap_gains, swappable_pairs, swapped, swapped_roles
+from rag.answer.roles import (
+    MARGIN,
+    MAX_DATES,
+    MAX_PAIRS,
+    other_dates,
+    role_spans,
+    swappable_pairs,
+    swapped,
+    swapped_roles,
+    version_gains,
+)
 
 CITY = ("city went into the game with the proud record of being the only domestic team to beat chelsea this season. "
         "there was little to alarm them in the first 30 minutes.")
@@ -85,8 +95,9 @@ def test_only_the_words_from_the_first_exchanged_span_on_are_scored() -> None:
     claim = "Last season Chelsea were the only team to beat City."
     exchanged = "City were the only team to beat Chelsea."
     asked, logprob = scorer({" Chelsea were the only team to beat City.": -9.0, " " + exchanged: -4.0})
-    gains = swap_gains(claim, CITY, logprob)
-    assert [(a.text, b.text, gain) for a, b, gain in gains] == [("Chelsea", "City", 5.0)]
+    gains = version_gains(claim, CITY, logprob)
+    assert [(version.change, gain) for version, gain in gains] == [
+        ("the evidence gives 'Chelsea' the role the claim gives 'City'", 5.0)]
     # both versions are scored after the same given start of the reply, once for the claim
     assert [text for _, text in asked] == [" Chelsea were the only team to beat City.", " " + exchanged]
     # the given start ends on a word: " Chelsea" is the model's own token
@@ -108,7 +119,7 @@ def test_numbers_in_words_are_spans_and_one_is_not() -> None:
     evidence = ("the move followed a campaign after eleven people were wrongly convicted of planting the ira bombs "
                 "which killed seven people. one of them spoke.")
     claim = "The bombs killed eleven people, and seven were wrongly convicted; one spoke."
-    assert [(s.text, s.kind) for s in role_spans(claim, evidence)] == [("eleven", "number"), ("seven", "number")]
+    assert [(s.text, s.kind) for s in role_spans(claim, evidence)] == [("eleven", "count"), ("seven", "count")]
     assert [(a.text, b.text) for a, b in swappable_pairs(claim, evidence)] == [("eleven", "seven")]
 
 
@@ -116,3 +127,28 @@ def test_a_number_matches_the_evidence_whole_not_as_a_run_of_its_digits() -> Non
     evidence = "he paid £5.9m in 2025 for 80 000 shares."
     spans = [s.text for s in role_spans("He paid £5.9m in 2025 for 80,000 shares, not 5 or 202.", evidence)]
     assert spans == ["£5.9m", "2025", "80,000"]
+
+
+BATES = ("bates stepped down as chelsea chairman in march last year following roman abramovich s £140m takeover. "
+         "in may he made a proposal to invest £10m in sheffield wednesday, and in 2004 he bought leeds.")
+
+
+def test_a_date_is_tried_with_the_other_dates_the_evidence_gives() -> None:
+    claim = "Bates stepped down as Chelsea chairman in May 2003."
+    assert [(span.text, other) for span, other in other_dates(claim, BATES)] == [("May", "March"), ("2003", "2004")]
+    # a claim that already names the evidence's other date is not given it twice; at most MAX_DATES are tried
+    assert other_dates("In March and May Bates stepped down.", BATES) == []
+    assert len(other_dates("In January, February or June 2001 Bates left.", BATES)) == MAX_DATES
+
+
+def test_may_in_the_evidence_is_a_month_only_where_a_month_would_be() -> None:
+    evidence = "he may step down in march, the chairman said."
+    assert [other for _, other in other_dates("He stepped down in April.", evidence)] == ["March"]
+
+
+def test_a_date_the_model_finds_likelier_replaced_is_a_veto() -> None:
+    claim = "Bates stepped down as chairman in May last year."  # one name: no exchange to score
+    _, logprob = scorer({" May last year.": -9.0, " March last year.": -2.0})
+    assert swapped_roles(claim, BATES, logprob) == "the evidence gives 'March' where the claim has 'May'"
+    _, logprob = scorer({" May last year.": -2.0, " March last year.": -9.0})
+    assert swapped_roles(claim, BATES, logprob) is None
