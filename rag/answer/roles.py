@@ -39,13 +39,10 @@ _NUMBER = re.compile(r"[£$€]?\d(?:[\d,.]|\s(?=\d{3}\b))*(?:m|bn|k|%)?")
 _NUMBER_WORD = re.compile(
     r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
     r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)\b", re.IGNORECASE)
-# Days and months often open a sentence before a name ("In May Bates…", "On Thursday Rangers…").
-_DATES = frozenset({
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
-    "april", "may", "june", "july", "august", "september", "october", "november", "december",
-})
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")
+# Days and months often open a sentence before a name ("In May Bates…", "On Thursday Rangers…").
+_DATES = frozenset(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", *_MONTHS))
 _CLAIM_MONTH = re.compile(rf"\b(?:{'|'.join(m.capitalize() for m in _MONTHS)})\b")  # "may" lower-case is a verb
 _EVIDENCE_MONTH = re.compile(rf"\b(?:{'|'.join(_MONTHS)})\b")
 # "may" in the evidence is the month only where a month would be: "in may", "since may", "may 2004", "12 may".
