@@ -73,7 +73,7 @@ _SPACED = re.compile(r"\d+(?:\s\d{3}\b)+")  # "80 000", "1 250 000"
 def _first_group(fill: str, digits: str, evidence: str) -> bool:
     """Whether the fill is the first group of the claim's number as the evidence writes it with spaced thousands
     ("80" copied from "80 000" for the claim's 80,000): the same number, cut short."""
-    return any(found.group(0).split()[0] == fill and re.sub(r"\D", "", found.group(0)) == digits
+    return any(found.group(0).split()[0] == fill and digit_numbers(found.group(0)) == {digits}
                for found in _SPACED.finditer(evidence))
 
 
