@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag.answer.prompts import SPECIAL_TOKEN, sanitize_evidence
-from rag.answer.support import digit_numbers
+from rag.answer.support import digit_numbers, month_may, words_of
 from rag.llm.probability import TextScorer
 from rag.text import is_stopword
 
@@ -45,8 +45,6 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
 _DATES = frozenset(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", *_MONTHS))
 _CLAIM_MONTH = re.compile(rf"\b(?:{'|'.join(m.capitalize() for m in _MONTHS)})\b")  # "may" lower-case is a verb
 _EVIDENCE_MONTH = re.compile(rf"\b(?:{'|'.join(_MONTHS)})\b")
-# "may" in the evidence is the month only where a month would be: "in may", "since may", "may 2004", "12 may".
-_EVIDENCE_MAY = re.compile(r"\b(?:in|of|since|until|by|last|next|early|late|mid|from|\d{1,2})\s+may\b|\bmay\s+\d")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Other dates of the evidence tried in place of the claim's, at most (each costs one forced reply).
 MAX_DATES = 2
@@ -123,8 +121,9 @@ def swapped(claim: str, one: Span, other: Span) -> str:
 def _evidence_dates(evidence: str) -> tuple[list[str], list[str]]:
     """The months (capitalised, as a claim writes them) and the years the evidence gives, in its order."""
     said = evidence.lower()
-    months = [m.capitalize() for m in dict.fromkeys(_EVIDENCE_MONTH.findall(said))
-              if m != "may" or _EVIDENCE_MAY.search(said)]
+    tokens = words_of(evidence)
+    may = any(month_may(tokens, i) for i in range(len(tokens)))  # otherwise "may" is only ever the verb
+    months = [m.capitalize() for m in dict.fromkeys(_EVIDENCE_MONTH.findall(said)) if m != "may" or may]
     return months, list(dict.fromkeys(_YEAR.findall(evidence)))
 
 

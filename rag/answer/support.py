@@ -11,8 +11,10 @@ answer time and as the "deterministic judge" of the eval suite.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
+from rag.ingest.chunking import split_sentences
 from rag.text import SPACED_THOUSANDS, missing_names, stemmer, terms
 
 # What a sum of money is in a sentence, from the words around it: "paid £103m" and "a debt of £103m" give the same
@@ -89,6 +91,7 @@ _CLAIM_HEDGES = _word_set(
     "hoping intend intends intended aim aims aimed usually normally typically generally often tend tends predicted "
     "predicts urge urges urged proposes propose"
 )
+# Words after which "may" is the month, not the verb: "in may", "last may", "by the end of may".
 _MONTH_BEFORE = _word_set("in of since until by last next early late mid from this end")
 # Time words say when, not whether: "will today be in Strasbourg" supports "is in Strasbourg today".
 _WHEN = _word_set("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday week "
@@ -101,10 +104,22 @@ _LIGHT = _word_set("the a an of to in on at for and or but with by from as is ar
                    "had do does did that this these those it its his her their they he she we i you not no")
 
 
+def month_may(tokens: Sequence[str], i: int) -> bool:
+    """Whether ``tokens[i]`` (lower-cased words) is "may" the month: where a month would be, after "in", "last",
+    a day number ("12 may") or before a number ("may 2004")."""
+    before, after = tokens[i - 1] if i else "", tokens[i + 1] if i + 1 < len(tokens) else ""
+    return tokens[i] == "may" and (before in _MONTH_BEFORE or before.isdigit() or after.isdigit())
+
+
+def words_of(text: str) -> list[str]:
+    """The lower-cased words of a text, in order, as the hedge and month checks read them."""
+    return _WORD.findall(text.lower())
+
+
 def _hedge_at(tokens: list[str], i: int) -> bool:
     token, following = tokens[i], tokens[i + 1] if i + 1 < len(tokens) else ""
-    if token == "may" and ((i and tokens[i - 1] in _MONTH_BEFORE) or following.isdigit()):
-        return False  # the month
+    if month_may(tokens, i):
+        return False
     if token in _HEDGES_BEFORE_TO:
         return following == "to"
     return token in _HEDGES
@@ -117,10 +132,10 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
 
     A claim that keeps a hedge of its own is not stating anything as done, and is left alone.
     """
-    said = _WORD.findall(claim.lower())
+    said = words_of(claim)
     if any(_hedge_at(said, i) for i in range(len(said))) or not _CLAIM_HEDGES.isdisjoint(said):
         return None
-    there = _WORD.findall(evidence.lower())
+    there = words_of(evidence)
     governed: set[int] = set()
     for i in range(len(there)):
         if _hedge_at(there, i):
@@ -136,6 +151,61 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
         found = where.get(stem(word))
         if found and all(i in governed for i in found):
             return word
+    return None
+
+
+# A claim that says one thing caused another ("X is why Y", "Y because of X", "thanks to X, Y") ...
+_CLAIMED_CAUSE = re.compile(
+    r"\b(?:(?:which|that|this) (?:is|was) why|(?:is|was|are|were) why|because(?: of)?|due to(?! be\b)|owing to|"
+    r"as a result of|led to|leads? to|caused|causes|result(?:ed|s) in|thanks to|the reason (?:for|why|that)|"
+    r"the factor behind)\b",
+    re.IGNORECASE,
+)
+# ... is supported only by a sentence that states a cause too. Not "after" or "then": a sequence is not a
+# cause. "as" and "since" give a reason when a clause follows them ("as they won them as Ukip members").
+_STATED_CAUSE = re.compile(
+    r"\b(?:because|why|due to(?! be\b)|owing to|as a result|result of|resulted|leads? to|led to|leading to|"
+    r"caus(?:e|ed|es|ing)|thanks to|reasons?|factor|so|therefore|hence|consequently|meant|means|"
+    r"(?:as|since) (?:he|she|they|it|we|i|you))\b",
+    re.IGNORECASE,
+)
+_CLAUSE_BREAK = re.compile(r"[;:,]|\s[-–—]\s")
+_CAUSE_SHARE = 0.5  # of each side's content words that the causal sentence must contain
+
+
+def _cause_and_effect(claim: str) -> list[tuple[str, str]]:
+    """The two clauses each causal phrase of the claim joins: "X is why Y" gives (X, Y); "thanks to X, Y" gives
+    (X, Y) too, since the phrase opens its clause."""
+    pairs = []
+    for match in _CLAIMED_CAUSE.finditer(claim):
+        before = _CLAUSE_BREAK.split(claim[: match.start()])[-1]
+        after = _CLAUSE_BREAK.split(claim[match.end() :])
+        if not terms(before).content and len(after) > 1:
+            pairs.append((after[0], after[1]))
+        else:
+            pairs.append((before, after[0]))
+    return pairs
+
+
+def _mostly_in(part: str, sentence: str) -> bool:
+    said, there = terms(part), terms(sentence)
+    wanted = said.content | said.numbers
+    return not wanted or len(wanted & (there.content | there.numbers)) / len(wanted) >= _CAUSE_SHARE
+
+
+def cause_conflict(claim: str, evidence: str) -> str | None:
+    """The causal phrase of a claim ("is why", "because") that no sentence of the evidence states, with both
+    things it joins, or None. "Thomas being replaced is why his side turned around a deficit" from "Thomas was
+    replaced … as his side turned around a deficit" is a cause invented from a sequence.
+    """
+    pairs = _cause_and_effect(claim)
+    if not pairs:
+        return None
+    flat = " ".join(evidence.split())
+    causal = [flat[a:b] for a, b in split_sentences(flat) if _STATED_CAUSE.search(flat[a:b])]
+    for (cause, effect), match in zip(pairs, _CLAIMED_CAUSE.finditer(claim), strict=True):
+        if not any(_mostly_in(cause, s) and _mostly_in(effect, s) for s in causal):
+            return match.group(0).lower()
     return None
 
 
@@ -156,15 +226,13 @@ class LexicalSupport(NamedTuple):
     missing_number: bool = False  # the claim states a number the evidence does not
     role_conflict: bool = False  # the claim gives a number of the evidence another role (a debt as a price)
     hedged: bool = False  # the claim states as done what the evidence only expects or supposes
-
-
-_DIGIT_ONE = re.compile(r"(?<![\d.,])1(?![\d.,]\d)")
+    unstated_cause: bool = False  # the claim says one thing caused another; the evidence says no such cause
 
 
 def _pronoun_one(claim: str) -> frozenset[str]:
     """{"1"} when the claim's 1 is only the word "one", which is as often a pronoun ("a campaign for one", "no
     one"): not a number a claim can be caught inventing. Empty when the claim writes 1 in digits."""
-    return frozenset() if _DIGIT_ONE.search(SPACED_THOUSANDS.sub("", claim)) else frozenset({"1"})
+    return frozenset() if "1" in digit_numbers(claim) else frozenset({"1"})
 
 
 _SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(m|million|bn|billion|k|thousand)\b", re.IGNORECASE)
@@ -208,7 +276,10 @@ def lexical_support(claim: str, evidence: str, context: str | None = None) -> Le
     hedged = hedge_conflict(claim, evidence) is not None
     if hedged:
         penalty *= 0.3
-    return LexicalSupport(coverage, penalty, missing_number, conflict, hedged)
+    unstated_cause = cause_conflict(claim, evidence) is not None
+    if unstated_cause:
+        penalty *= 0.3
+    return LexicalSupport(coverage, penalty, missing_number, conflict, hedged, unstated_cause)
 
 
 LEXICAL_WEIGHT = 0.6
@@ -237,4 +308,4 @@ def vetoed(lexical: LexicalSupport) -> bool:
     lets through and the check never misses. (The name and negation checks veto too many true
     paraphrases: on the dev claims they cost 0.03 of balanced accuracy; see evals/README.md.)
     """
-    return lexical.missing_number or lexical.role_conflict or lexical.hedged
+    return lexical.missing_number or lexical.role_conflict or lexical.hedged or lexical.unstated_cause

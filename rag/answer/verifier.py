@@ -10,7 +10,7 @@ then two vetoes for what its yes/no cannot see, each asked the way the small mod
   (:func:`rag.answer.roles.swapped_roles`: "Chelsea … beat City" from "city … beat chelsea").
 
 Both run only after a yes, so a sentence already dropped costs nothing more. The deterministic vetoes (a number
-the evidence lacks, a sum in another role, a hedge stated as done) are :func:`rag.answer.citations.verify_answer`'s.
+the evidence lacks, a sum in another role, a hedge stated as done, a cause the evidence does not state) are :func:`rag.answer.citations.verify_answer`'s.
 """
 
 from __future__ import annotations
@@ -37,24 +37,18 @@ def checked_entailment(
     finds a number moved or two roles exchanged. A failed veto call only loses that check."""
     if p_yes < ENTAILED:
         return p_yes
-    try:
-        moved = moved_number(claim, evidence, ask)
-    except Exception as exc:  # noqa: BLE001 - the entailment call worked; any backend error only loses the check
-        log.warning("number cloze failed (%s); keeping the model's verdict", exc)
-        moved = None
-    if moved:
-        log.info("verifier veto: %s", moved)
-        return 0.0
-    if logprob is None:
-        return p_yes
-    try:
-        exchanged = swapped_roles(claim, evidence, logprob)
-    except Exception as exc:  # noqa: BLE001 - as above
-        log.warning("role check failed (%s); keeping the model's verdict", exc)
-        exchanged = None
-    if exchanged:
-        log.info("verifier veto: %s", exchanged)
-        return 0.0
+    vetoes: list[tuple[str, Callable[[], str | None]]] = [("number cloze", lambda: moved_number(claim, evidence, ask))]
+    if logprob is not None:  # a server that cannot score forced replies has no role check
+        vetoes.append(("role check", lambda: swapped_roles(claim, evidence, logprob)))
+    for name, veto in vetoes:
+        try:
+            found = veto()
+        except Exception as exc:  # noqa: BLE001 - the entailment call worked; any backend error only loses the check
+            log.warning("%s failed (%s); keeping the model's verdict", name, exc)
+            continue
+        if found:
+            log.info("verifier veto: %s", found)
+            return 0.0
     return p_yes
 
 

@@ -323,3 +323,53 @@ def test_a_number_the_evidence_does_not_state_is_still_missing(claim: str, evide
     from rag.answer.support import lexical_support
 
     assert lexical_support(claim, evidence).missing_number
+
+
+def test_a_pronoun_one_beside_a_number_with_a_1_in_it_is_not_missing() -> None:
+    from rag.answer.support import lexical_support
+
+    # "10" writes a 1 in digits but not the number 1: the word "one" stays a pronoun
+    assert not lexical_support("One of the 10 clubs won.", "ten clubs entered and arsenal won").missing_number
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    # a sequence in one sentence, stated as a cause
+    ("Thomas being replaced at half-time by Williams is why his side turned around a 15-6 deficit.",
+     "thomas was replaced at half-time by williams as his side turned around a 15-6 deficit in paris."),
+    # two sentences in a row, the first stated as the cause of the second
+    ("Losing to Racing Santander is why Real then went out of the Uefa Cup to Steaua Bucharest.",
+     "real lost to racing santander last weekend. that defeat was then followed by a uefa cup exit at the hands of "
+     "steaua bucharest."),
+    # the evidence gives a cause, of something else
+    ("Radcliffe's absence is why the GB team won bronze in Brussels.",
+     "radcliffe missed last year's event because of injury. in her absence the gb team won bronze in brussels."),
+    ("Volatility in the oil market is why government policy is to raise fuel duty in line with inflation.",
+     "government policy is to raise fuel duty at least in line with inflation each year. but this year, because of "
+     "volatility in the oil market, he said the duty would be frozen."),
+])
+def test_a_cause_the_evidence_does_not_state_is_vetoed(claim: str, evidence: str) -> None:
+    from rag.answer.support import cause_conflict, lexical_support, vetoed
+
+    assert cause_conflict(claim, evidence) is not None
+    assert vetoed(lexical_support(claim, evidence))
+
+
+@pytest.mark.parametrize(("claim", "evidence"), [
+    ("The duty would be frozen this year because of oil market volatility.",
+     "but this financial year, because of volatility in the oil market, he said the duty would be frozen."),
+    ("Changes are being made because this touches on Article 3.",
+     "It does touch on Article 3, which is why we are making changes here."),
+    ("The People's Fuel Lobby caused chaos with slow convoys blocking roads; he held duty that year.",
+     "the people's fuel lobby caused chaos by blocking roads with slow-moving convoys. the chancellor did not raise "
+     "duty that year."),
+    # "as" with a clause after it gives a reason
+    ("The party says they should give up their seats because they were elected as Ukip representatives.",
+     "the party argues the pair should give up their seats as they won them as ukip representatives."),
+    # "due to be" is a schedule, not a cause; no causal word at all is nothing to check
+    ("The full-back is due to be operated on on Monday.", "the full-back will be operated on on monday."),
+    ("Thomas was replaced at half-time by Williams.", "thomas was replaced at half-time by williams."),
+])
+def test_a_cause_the_evidence_states_or_no_cause_is_no_conflict(claim: str, evidence: str) -> None:
+    from rag.answer.support import cause_conflict
+
+    assert cause_conflict(claim, evidence) is None

@@ -152,3 +152,11 @@ def test_a_date_the_model_finds_likelier_replaced_is_a_veto() -> None:
     assert swapped_roles(claim, BATES, logprob) == "the evidence gives 'March' where the claim has 'May'"
     _, logprob = scorer({" May last year.": -2.0, " March last year.": -9.0})
     assert swapped_roles(claim, BATES, logprob) is None
+
+
+def test_may_after_a_day_number_is_the_month_in_both_checks() -> None:
+    from rag.answer.support import hedge_conflict
+
+    evidence = "the final is on 12 may at wembley stadium, the club said."
+    assert [other for _, other in other_dates("The final is in April.", evidence)] == ["May"]
+    assert hedge_conflict("The final is at Wembley Stadium.", evidence) is None  # the month, not a hedge
