@@ -3,8 +3,9 @@
 No LLM: it combines how many of the claim's content words the evidence contains
 (stemmed), the semantic similarity of the two (MiniLM cosine), and checks that
 catch the errors word overlap misses: a number in the claim that the evidence
-lacks or gives another role, a negation on one side only, and a claim that states
-as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`). Used to verify citations at
+lacks or gives another role, a negation on one side only, a claim that states
+as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`), and a claim that
+states a cause where the evidence gives none (:func:`cause_conflict`). Used to verify citations at
 answer time and as the "deterministic judge" of the eval suite.
 """
 
@@ -299,9 +300,9 @@ def combine(lexical: LexicalSupport, semantic: float, weight: float = LEXICAL_WE
 
 def vetoed(lexical: LexicalSupport) -> bool:
     """True when the verifier rejects a sentence without asking the LLM: it states a number the
-    evidence does not, gives a number of the evidence another money role (a debt as a price), or states
-    as done what the evidence only expects or supposes. Otherwise the LLM's P(the evidence entails it)
-    decides.
+    evidence does not, gives a number of the evidence another money role (a debt as a price), states
+    as done what the evidence only expects or supposes, or states a cause the evidence does not (a
+    sequence read as a cause). Otherwise the LLM's P(the evidence entails it) decides.
 
     Word overlap cannot see an invented relation between words the evidence does contain ("paid £103m"
     from "had a debt of £103m"); the model sometimes can. A missing number is a fabrication the model
