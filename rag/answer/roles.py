@@ -46,6 +46,10 @@ _DATES = frozenset(("monday", "tuesday", "wednesday", "thursday", "friday", "sat
 _CLAIM_MONTH = re.compile(rf"\b(?:{'|'.join(m.capitalize() for m in _MONTHS)})\b")  # "may" lower-case is a verb
 _EVIDENCE_MONTH = re.compile(rf"\b(?:{'|'.join(_MONTHS)})\b")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# A month with its year ("October 1989") is one date: the evidence's other such dates replace it whole, since a
+# claim that puts one event's date on another moves both ("in october 1989 … in june 1991 it overturned").
+_CLAIM_MONTH_YEAR = re.compile(rf"{_CLAIM_MONTH.pattern}\s+{_YEAR.pattern}")
+_EVIDENCE_MONTH_YEAR = re.compile(rf"{_EVIDENCE_MONTH.pattern}\s+{_YEAR.pattern}")
 # Other dates of the evidence tried in place of the claim's, at most (each costs one forced reply).
 MAX_DATES = 2
 # Exchanging the two halves of a list changes nothing ("France and Germany").
@@ -57,7 +61,7 @@ class Span:
     start: int
     end: int
     text: str
-    kind: str  # "name", "number" (in digits), "count" (a number in words), "month" or "year"
+    kind: str  # "name", "number" (in digits), "count" (a number in words), "month", "year" or "date" (both)
 
 
 def _name(found: str) -> tuple[int, str]:
@@ -132,9 +136,17 @@ def other_dates(claim: str, evidence: str) -> list[tuple[Span, str]]:
     put a date on the wrong event ("Bates stepped down in May" where the evidence says March, and May for
     something else). First ones first."""
     months, years = _evidence_dates(evidence)
-    found = []
+    paired = [" ".join(m.group(0).split()).capitalize() for m in _EVIDENCE_MONTH_YEAR.finditer(evidence.lower())]
+    paired = list(dict.fromkeys(paired))
+    found, whole = [], []
+    for match in _CLAIM_MONTH_YEAR.finditer(claim) if len(paired) > 1 else ():
+        span = Span(match.start(), match.end(), match.group(0), "date")
+        whole.append(span)
+        found.extend((span, other) for other in paired if other != " ".join(span.text.split()) and other not in claim)
     for pattern, kind, given in ((_CLAIM_MONTH, "month", months), (_YEAR, "year", years)):
         for match in pattern.finditer(claim):
+            if any(span.start <= match.start() < span.end for span in whole):
+                continue  # replaced whole above
             span = Span(match.start(), match.end(), match.group(0), kind)
             found.extend((span, other) for other in given if other != span.text and other not in claim)
     return sorted(found, key=lambda alternative: alternative[0].start)[:MAX_DATES]

@@ -160,3 +160,13 @@ def test_may_after_a_day_number_is_the_month_in_both_checks() -> None:
     evidence = "the final is on 12 may at wembley stadium, the club said."
     assert [other for _, other in other_dates("The final is in April.", evidence)] == ["May"]
     assert hedge_conflict("The final is at Wembley Stadium.", evidence) is None  # the month, not a hedge
+
+
+def test_a_month_with_its_year_is_replaced_whole_by_another_of_the_evidence() -> None:
+    evidence = ("in october 1989 the court of appeal quashed the sentences of the guildford four, and in june 1991 "
+                "it overturned the sentences on the maguire seven.")
+    claim = "In October 1989 the Court of Appeal overturned the sentences on the Maguire Seven."
+    assert [(span.text, other) for span, other in other_dates(claim, evidence)] == [("October 1989", "June 1991")]
+    # one month-year pair in the evidence: the month and the year are tried one by one, as before
+    assert [(span.text, other) for span, other in other_dates("He left in April 2003.", BATES)] == [
+        ("April", "March"), ("April", "May")]
