@@ -80,7 +80,7 @@ def verify_answer(
     cosine, penalties) reaches ``min_support``. With it, the candidates are the cited items, then the
     best-scoring one, and a candidate supports the sentence when the model says it entails it and the
     sentence passes the vetoes: no number the candidate lacks, no sum of it in another role, nothing it only
-    expects stated as done, no cause it does not state (:func:`rag.answer.support.vetoed`).
+    expects stated as done, no cause or certainty it does not state (:func:`rag.answer.support.vetoed`).
     """
     if is_refusal(answer) or not items:
         return VerifiedAnswer(text="", refused=True)

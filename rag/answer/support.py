@@ -5,7 +5,7 @@ No LLM: it combines how many of the claim's content words the evidence contains
 catch the errors word overlap misses: a number in the claim that the evidence
 lacks or gives another role, a negation on one side only, a claim that states
 as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`), and a claim that
-states a cause where the evidence gives none (:func:`cause_conflict`). Used to verify citations at
+states a cause where the evidence gives none (:func:`cause_conflict`) or adds certainty (:func:`overstatement`). Used to verify citations at
 answer time and as the "deterministic judge" of the eval suite.
 """
 
@@ -126,6 +126,19 @@ def _hedge_at(tokens: list[str], i: int) -> bool:
     return token in _HEDGES
 
 
+# Words of certainty, or of everyone, that a claim cannot add to evidence that lacks them: "Cole certainly met"
+# from "cole reportedly met", "he will definitely not be fit" from "he is unlikely to be fit".
+_CERTAINTY = _word_set("definitely certainly undoubtedly entirely wholly everyone everybody nobody")
+
+
+def overstatement(claim: str, evidence: str) -> str | None:
+    """A word of certainty or of everyone in the claim ("certainly", "everyone") that the evidence does not use
+    (its stem aside: "certain" keeps "certainly"), or None."""
+    stem = stemmer().stemWord
+    there = {stem(word) for word in words_of(evidence)}
+    return next((word for word in words_of(claim) if word in _CERTAINTY and stem(word) not in there), None)
+
+
 def hedge_conflict(claim: str, evidence: str) -> str | None:
     """The word the claim states as done that the evidence only ever says under a hedge ("appear" in "did appear"
     from "will appear", "won" from "hopes to win", "decided that the venue is" from "the most likely venue"), or
@@ -228,6 +241,7 @@ class LexicalSupport(NamedTuple):
     role_conflict: bool = False  # the claim gives a number of the evidence another role (a debt as a price)
     hedged: bool = False  # the claim states as done what the evidence only expects or supposes
     unstated_cause: bool = False  # the claim says one thing caused another; the evidence says no such cause
+    overstated: bool = False  # the claim adds certainty or "everyone" to the evidence
 
 
 def _pronoun_one(claim: str) -> frozenset[str]:
@@ -280,7 +294,10 @@ def lexical_support(claim: str, evidence: str, context: str | None = None) -> Le
     unstated_cause = cause_conflict(claim, evidence) is not None
     if unstated_cause:
         penalty *= 0.3
-    return LexicalSupport(coverage, penalty, missing_number, conflict, hedged, unstated_cause)
+    overstated = overstatement(claim, evidence) is not None
+    if overstated:
+        penalty *= 0.3
+    return LexicalSupport(coverage, penalty, missing_number, conflict, hedged, unstated_cause, overstated)
 
 
 LEXICAL_WEIGHT = 0.6
@@ -301,12 +318,13 @@ def combine(lexical: LexicalSupport, semantic: float, weight: float = LEXICAL_WE
 def vetoed(lexical: LexicalSupport) -> bool:
     """True when the verifier rejects a sentence without asking the LLM: it states a number the
     evidence does not, gives a number of the evidence another money role (a debt as a price), states
-    as done what the evidence only expects or supposes, or states a cause the evidence does not (a
-    sequence read as a cause). Otherwise the LLM's P(the evidence entails it) decides.
+    as done what the evidence only expects or supposes, states a cause the evidence does not (a
+    sequence read as a cause), or adds certainty ("certainly", "everyone") the evidence lacks. Otherwise the LLM's P(the evidence entails it) decides.
 
     Word overlap cannot see an invented relation between words the evidence does contain ("paid £103m"
     from "had a debt of £103m"); the model sometimes can. A missing number is a fabrication the model
     lets through and the check never misses. (The name and negation checks veto too many true
     paraphrases: on the dev claims they cost 0.03 of balanced accuracy; see evals/README.md.)
     """
-    return lexical.missing_number or lexical.role_conflict or lexical.hedged or lexical.unstated_cause
+    return (lexical.missing_number or lexical.role_conflict or lexical.hedged or lexical.unstated_cause
+            or lexical.overstated)

@@ -10,8 +10,8 @@ then two vetoes for what its yes/no cannot see, each asked the way the small mod
   (:func:`rag.answer.roles.swapped_roles`: "Chelsea … beat City" from "city … beat chelsea").
 
 Both run only after a yes, so a sentence already dropped costs nothing more. The deterministic vetoes (a number
-the evidence lacks, a sum in another role, a hedge stated as done, a cause the evidence does not state) are
-:func:`rag.answer.citations.verify_answer`'s.
+the evidence lacks, a sum in another role, a hedge stated as done, a cause the evidence does not state, certainty
+it lacks) are :func:`rag.answer.citations.verify_answer`'s.
 """
 
 from __future__ import annotations

@@ -338,14 +338,14 @@ def test_a_pronoun_one_beside_a_number_with_a_1_in_it_is_not_missing() -> None:
      "thomas was replaced at half-time by williams as his side turned around a 15-6 deficit in paris."),
     # two sentences in a row, the first stated as the cause of the second
     ("Losing to Racing Santander is why Real then went out of the Uefa Cup to Steaua Bucharest.",
-     "real lost to racing santander last weekend. that defeat was then followed by a uefa cup exit at the hands of "
-     "steaua bucharest."),
+     ("real lost to racing santander last weekend. that defeat was then followed by a uefa cup exit at the hands of "
+     "steaua bucharest.")),
     # the evidence gives a cause, of something else
     ("Radcliffe's absence is why the GB team won bronze in Brussels.",
      "radcliffe missed last year's event because of injury. in her absence the gb team won bronze in brussels."),
     ("Volatility in the oil market is why government policy is to raise fuel duty in line with inflation.",
-     "government policy is to raise fuel duty at least in line with inflation each year. but this year, because of "
-     "volatility in the oil market, he said the duty would be frozen."),
+     ("government policy is to raise fuel duty at least in line with inflation each year. but this year, because of "
+     "volatility in the oil market, he said the duty would be frozen.")),
 ])
 def test_a_cause_the_evidence_does_not_state_is_vetoed(claim: str, evidence: str) -> None:
     from rag.answer.support import cause_conflict, lexical_support, vetoed
@@ -360,8 +360,8 @@ def test_a_cause_the_evidence_does_not_state_is_vetoed(claim: str, evidence: str
     ("Changes are being made because this touches on Article 3.",
      "It does touch on Article 3, which is why we are making changes here."),
     ("The People's Fuel Lobby caused chaos with slow convoys blocking roads; he held duty that year.",
-     "the people's fuel lobby caused chaos by blocking roads with slow-moving convoys. the chancellor did not raise "
-     "duty that year."),
+     ("the people's fuel lobby caused chaos by blocking roads with slow-moving convoys. the chancellor did not raise "
+     "duty that year.")),
     # "as" with a clause after it gives a reason
     ("The party says they should give up their seats because they were elected as Ukip representatives.",
      "the party argues the pair should give up their seats as they won them as ukip representatives."),
@@ -373,3 +373,22 @@ def test_a_cause_the_evidence_states_or_no_cause_is_no_conflict(claim: str, evid
     from rag.answer.support import cause_conflict
 
     assert cause_conflict(claim, evidence) is None
+
+
+@pytest.mark.parametrize(("claim", "evidence", "word"), [
+    ("Cole certainly met Jose Mourinho in a London hotel.", "cole reportedly met jose mourinho in a london hotel.",
+     "certainly"),
+    ("He will definitely not be fit for the Australian Open.", "he is now unlikely to be fit for the australian open.",
+     "definitely"),
+    ("Everyone believed Redknapp was upset.", "many believed he was upset with mandaric's decision.", "everyone"),
+    # the evidence's own certainty, in another form of the word, is kept
+    ("He is certainly leaving.", "it is certain that he is leaving.", None),
+    ("The claim about all migrants is stated plainly.", "all migrants, the minister said.", None),  # "all" not listed
+])
+def test_certainty_the_evidence_lacks_is_an_overstatement(claim: str, evidence: str, word: str | None) -> None:
+    from rag.answer.support import lexical_support, overstatement, vetoed
+
+    assert overstatement(claim, evidence) == word
+    assert lexical_support(claim, evidence).overstated == (word is not None)
+    if word is not None:
+        assert vetoed(lexical_support(claim, evidence))
