@@ -4,9 +4,10 @@ No LLM: it combines how many of the claim's content words the evidence contains
 (stemmed), the semantic similarity of the two (MiniLM cosine), and checks that
 catch the errors word overlap misses: a number in the claim that the evidence
 lacks or gives another role, a negation on one side only, a claim that states
-as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`), and a claim that
-states a cause where the evidence gives none (:func:`cause_conflict`) or adds certainty (:func:`overstatement`). Used to verify citations at
-answer time and as the "deterministic judge" of the eval suite.
+as done what the evidence only expects, plans or supposes (:func:`hedge_conflict`),
+a cause the evidence does not state (:func:`cause_conflict`) and certainty it
+lacks (:func:`overstatement`). Used to verify citations at answer time and as
+the "deterministic judge" of the eval suite.
 """
 
 from __future__ import annotations
@@ -208,9 +209,10 @@ def _mostly_in(part: str, sentence: str) -> bool:
 
 
 def cause_conflict(claim: str, evidence: str) -> str | None:
-    """The causal phrase of a claim ("is why", "because") that no sentence of the evidence states, with both
-    things it joins, or None. "Thomas being replaced is why his side turned around a deficit" from "Thomas was
-    replaced … as his side turned around a deficit" is a cause invented from a sequence.
+    """A causal phrase of the claim ("is why", "because") for which no sentence of the evidence both states a
+    cause and holds the two things the phrase joins, or None. "Thomas being replaced is why his side turned
+    around a deficit" from "thomas was replaced … as his side turned around a deficit" is a cause invented from
+    a sequence.
     """
     pairs = _cause_and_effect(claim)
     if not pairs:
