@@ -222,8 +222,8 @@ class LlmJudge:
 class VerifierJudge:
     """The chain's verifier (generate strategy): the model asked with the verifier's prompt (worked examples of
     invented relations), vetoed to 0 when the claim states a number the evidence does not, gives one of its
-    sums another role, states as done what the evidence only expects, or states a cause or a certainty the evidence does not
-    (:func:`rag.answer.support.vetoed`),
+    sums another role, states as done what the evidence only expects, or states a cause or a certainty the
+    evidence does not (:func:`rag.answer.support.vetoed`),
     when the model, asked to fill a number of the claim from the evidence, gives another number
     (:func:`rag.answer.cloze.moved_number`), and when it finds two of the claim's names or numbers more likely
     exchanged (:func:`rag.answer.roles.swapped_roles`): :func:`rag.answer.verifier.checked_entailment`."""

@@ -122,22 +122,22 @@ def swapped(claim: str, one: Span, other: Span) -> str:
     return claim[: one.start] + other.text + claim[one.end : other.start] + one.text + claim[other.end :]
 
 
-def _evidence_dates(evidence: str) -> tuple[list[str], list[str]]:
-    """The months (capitalised, as a claim writes them) and the years the evidence gives, in its order."""
-    said = evidence.lower()
-    tokens = words_of(evidence)
+def _evidence_dates(evidence: str) -> tuple[list[str], list[str], list[str]]:
+    """The months, the years and the months with their years ("June 1991") the evidence gives, in its order,
+    written as a claim writes them."""
+    said = " ".join(evidence.lower().split())
+    tokens = words_of(said)
     may = any(month_may(tokens, i) for i in range(len(tokens)))  # otherwise "may" is only ever the verb
     months = [m.capitalize() for m in dict.fromkeys(_EVIDENCE_MONTH.findall(said)) if m != "may" or may]
-    return months, list(dict.fromkeys(_YEAR.findall(evidence)))
+    years = list(dict.fromkeys(_YEAR.findall(said)))
+    return months, years, [d.capitalize() for d in dict.fromkeys(_EVIDENCE_MONTH_YEAR.findall(said))]
 
 
 def other_dates(claim: str, evidence: str) -> list[tuple[Span, str]]:
     """A month or a year of the claim, each with another the evidence gives and the claim does not: the claim may
     put a date on the wrong event ("Bates stepped down in May" where the evidence says March, and May for
     something else). First ones first."""
-    months, years = _evidence_dates(evidence)
-    paired = [" ".join(m.group(0).split()).capitalize() for m in _EVIDENCE_MONTH_YEAR.finditer(evidence.lower())]
-    paired = list(dict.fromkeys(paired))
+    months, years, paired = _evidence_dates(evidence)
     found, whole = [], []
     for match in _CLAIM_MONTH_YEAR.finditer(claim) if len(paired) > 1 else ():
         span = Span(match.start(), match.end(), match.group(0), "date")

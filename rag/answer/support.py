@@ -188,18 +188,19 @@ _CLAUSE_BREAK = re.compile(r"[;:,]|\s[-–—]\s")
 _CAUSE_SHARE = 0.5  # of each side's content words that the causal sentence must contain
 
 
-def _cause_and_effect(claim: str) -> list[tuple[str, str]]:
-    """The two clauses each causal phrase of the claim joins: "X is why Y" gives (X, Y); "thanks to X, Y" gives
-    (X, Y) too, since the phrase opens its clause."""
-    pairs = []
+def _cause_and_effect(claim: str) -> list[tuple[str, str, str]]:
+    """Each causal phrase of the claim, lower-cased, with the two clauses it joins: "X is why Y" gives
+    ("is why", X, Y); "thanks to X, Y" gives ("thanks to", X, Y) too, since the phrase opens its clause."""
+    found = []
     for match in _CLAIMED_CAUSE.finditer(claim):
+        phrase = match.group(0).lower()
         before = _CLAUSE_BREAK.split(claim[: match.start()])[-1]
         after = _CLAUSE_BREAK.split(claim[match.end() :])
         if not terms(before).content and len(after) > 1:
-            pairs.append((after[0], after[1]))
+            found.append((phrase, after[0], after[1]))
         else:
-            pairs.append((before, after[0]))
-    return pairs
+            found.append((phrase, before, after[0]))
+    return found
 
 
 def _mostly_in(part: str, sentence: str) -> bool:
@@ -214,14 +215,14 @@ def cause_conflict(claim: str, evidence: str) -> str | None:
     around a deficit" from "thomas was replaced … as his side turned around a deficit" is a cause invented from
     a sequence.
     """
-    pairs = _cause_and_effect(claim)
-    if not pairs:
+    claimed = _cause_and_effect(claim)
+    if not claimed:
         return None
     flat = " ".join(evidence.split())
     causal = [flat[a:b] for a, b in split_sentences(flat) if _STATED_CAUSE.search(flat[a:b])]
-    for (cause, effect), match in zip(pairs, _CLAIMED_CAUSE.finditer(claim), strict=True):
+    for phrase, cause, effect in claimed:
         if not any(_mostly_in(cause, s) and _mostly_in(effect, s) for s in causal):
-            return match.group(0).lower()
+            return phrase
     return None
 
 
