@@ -21,7 +21,7 @@ from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
 from rag.answer.support import digit_numbers, hedge_conflict, money_roles, role_conflict
 from rag.ingest.chunking import split_sentences
-from rag.text import names, terms, words
+from rag.text import is_stopword, names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
@@ -88,6 +88,19 @@ _ADDS_TO_QUESTION = re.compile(
 )
 
 
+# Questions that ask for a reason, and the words that may join the parts of a name ("Bank of England").
+_REASON = re.compile(rf"^\s*(?:{_LEAD_IN})?(?:why|what\s+(?:made|caused|led))\b", re.IGNORECASE)
+_NAME_JOINERS = frozenset({"of", "the", "and", "de", "for"})
+
+
+def _only_names(phrase: str) -> bool:
+    """Whether the phrase is nothing but a name or a list of names ("Palancas Negras", "Citizens of Switzerland,
+    Liechtenstein and Norway"): two or more capitalised words that are not function words ("Because" is one)."""
+    tokens = re.findall(r"[A-Za-z][A-Za-z'’-]*", phrase)
+    named = [t for t in tokens if t.lower() not in _NAME_JOINERS]
+    return len(named) >= 2 and all(t[0].isupper() and not is_stopword(t.lower()) for t in named)
+
+
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
     """Whether every stem of ``found`` is in ``there``, up to a participle's ending that Snowball keeps."""
     def near(a: str, b: str) -> bool:  # "fall"/"fallen", "give"/"given"; not "republ"/"republican"
@@ -136,6 +149,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model replied {reply!r}, which does not say which of {offered.group(0)!r}"
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
+    if one_part and _REASON.search(question) and _only_names(phrase):
+        return f"the language model's answer {phrase!r} is a name, not a reason"
     if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):

@@ -81,6 +81,17 @@ def test_a_result_asked_of_a_fixture_still_ahead_is_a_mismatch() -> None:
     assert answer_mismatch("Who won when Rochus played Kim?", "Rochus", quotes) is None  # a result stated
 
 
+def test_a_name_is_not_a_reason() -> None:
+    quotes = ["The palancas negras could not secure the release of their players because the clubs refused.",
+              "Citizens of Switzerland, Liechtenstein and Norway may travel freely. Overhaul is needed."]
+    for question, phrase in [("Why couldn't Angola field their best side?", "Palancas Negras"),
+                             ("What made the rules change?", "Citizens of Switzerland, Liechtenstein and Norway")]:
+        assert "is a name, not a reason" in (answer_mismatch(question, phrase, quotes) or "")
+    assert answer_mismatch("Why couldn't Angola field their best side?", "Because the Clubs Refused", quotes) is None
+    assert answer_mismatch("Why did the rules change?", "Overhaul", quotes) is None  # one word: a capital, no name
+    assert answer_mismatch("Who could not secure the release?", "Palancas Negras", quotes) is None  # a who-question
+
+
 def test_a_why_question_takes_its_event_as_given() -> None:
     # "Why did…?" asks about an event it takes as given; its background words may be hedged in the quotes.
     quotes = ["Heath could stay with Liberal support for a while. His colleagues refused to back a coalition."]
