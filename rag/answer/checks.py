@@ -88,6 +88,10 @@ _ADDS_TO_QUESTION = re.compile(
 )
 
 
+# What a sentence says of something nobody knows yet. Not "doubt" or "doubtful": the previews' "X is a slight doubt
+# with a hamstring injury" is about a player, not about whether the event asked of happens.
+_UNKNOWN = re.compile(r"\b(?:unclear|uncertain|unsure|unknown|undecided|whether|not (?:clear|known|certain)|"
+                      r"remains to be seen)\b", re.IGNORECASE)
 # Questions that ask for a reason, and the words that may join the parts of a name ("Bank of England").
 _REASON = re.compile(rf"^\s*(?:{_LEAD_IN})?(?:why|what\s+(?:made|caused|led))\b", re.IGNORECASE)
 _NAME_JOINERS = frozenset({"of", "the", "and", "de", "for"})
@@ -178,6 +182,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
             hedged = hedge_conflict(question, answering_sentence(question, quotes)[0])
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
+    if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
+        unknown = _UNKNOWN.search(answering_sentence(question, quotes)[0])
+        if unknown:
+            return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
     return None
 
 

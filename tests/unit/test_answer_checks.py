@@ -92,6 +92,17 @@ def test_a_name_is_not_a_reason() -> None:
     assert answer_mismatch("Who could not secure the release?", "Palancas Negras", quotes) is None  # a who-question
 
 
+def test_yes_or_no_is_refused_where_the_sentence_says_nobody_knows() -> None:
+    quotes = ["Hansen can make it back to competition though it is unclear if that will be in time for the games.",
+              "Bosvelt will find out within a month whether he is to be offered a new deal.",
+              "Hansen won gold at the games in 2002. Knight is a slight doubt with a hamstring injury."]
+    for question in ("Did Hansen compete at the games?", "Was Bosvelt offered a new deal?"):
+        for reply in ("YES", "NO"):
+            assert "neither yes nor no" in (answer_mismatch(question, reply, quotes) or "")
+    assert answer_mismatch("Did Hansen win gold at the games in 2002?", "YES", quotes) is None
+    assert answer_mismatch("Did Knight play with a hamstring injury?", "NO", quotes) is None  # a doubt is no unknown
+
+
 def test_a_why_question_takes_its_event_as_given() -> None:
     # "Why did…?" asks about an event it takes as given; its background words may be hedged in the quotes.
     quotes = ["Heath could stay with Liberal support for a while. His colleagues refused to back a coalition."]
