@@ -124,6 +124,8 @@ def _hedge_at(tokens: list[str], i: int) -> bool:
         return False
     if token in _HEDGES_BEFORE_TO:
         return following == "to"
+    if token == "face":  # "goes on to face Hernych", "is due to face", "set to face": a fixture still ahead
+        return i > 0 and tokens[i - 1] == "to"
     return token in _HEDGES
 
 

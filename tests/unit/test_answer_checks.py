@@ -79,6 +79,12 @@ def test_a_result_asked_of_a_fixture_still_ahead_is_a_mismatch() -> None:
     assert "'hernych' only as expected" in (answer_mismatch("Who won when Rochus played Hernych?", "Rochus", quotes) or "")
     assert "only as expected" in (answer_mismatch("Did Hingis beat Weingartner?", "YES", quotes) or "")
     assert answer_mismatch("Who won when Rochus played Kim?", "Rochus", quotes) is None  # a result stated
+    # "to face" is a fixture too: "…lost to Rochus, who goes on to face Czech Jan Hernych".
+    quotes = ["Coria lost the semi-final 6-4 6-4 to Rochus, who goes on to face Czech Jan Hernych."]
+    found = answer_mismatch("Who won when Rochus played Jan Hernych?", "Rochus", quotes)
+    assert "'hernych' only as expected" in (found or "")
+    assert answer_mismatch("Who won when Rochus played Coria?", "Rochus", quotes) is None
+    assert answer_mismatch("Who did Rochus face in the final?", "Jan Hernych", quotes) is None  # asked as ahead
 
 
 def test_a_name_is_not_a_reason() -> None:
