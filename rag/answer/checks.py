@@ -207,10 +207,24 @@ def _counts_another(question: str, phrase: str, sentence: str) -> str | None:
     year = _year_of(terms(phrase).numbers, sentence) if asked_years else None
     if year and not asked_years & set(_YEAR.findall(sentence)):
         return f"is given for {year}, not {', '.join(sorted(asked_years))}"
+    if year and year in asked_years:
+        asked_as, given_as = _period_words(question, year), _period_words(sentence, year)
+        if asked_as and given_as and asked_as <= _POINT and not given_as & _POINT:
+            return f"is given {'/'.join(sorted(given_as))} {year}, not in {year}"
     asked, given = _counted(question), _counted(sentence)
     if asked and given and not terms(asked).content & terms(given).content:
         return f"is the number of {given}, not of {asked}"
     return None
+
+
+# The word before a year says whether a figure is of that year ("in 1999") or of a period it opens or closes
+# ("since 1999": "more than £10m since 1999" is no gift made in 1999).
+_POINT = frozenset({"in", "during", "of", "for"})
+
+
+def _period_words(text: str, year: str) -> set[str]:
+    """The words just before each mention of ``year`` in text, lower-cased."""
+    return {found.lower() for found in re.findall(rf"\b(\w+)\s+{year}\b", text)}
 
 
 def _year_of(numbers: frozenset[str], sentence: str) -> str | None:

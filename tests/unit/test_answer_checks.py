@@ -137,10 +137,12 @@ def test_a_phrase_cut_at_the_token_limit_is_not_held_to_adding_words() -> None:
     ("What majority did Labour win in 1997?", "167", "is given for 2001, not 1997"),
     ("By how many would the Tories cut the number of special advisers?", "about one-fifth",
      "is the number of mps, not of special advisers"),
+    ("How much did Lord Sainsbury give Labour in 1999?", "£10m", "is given since 1999, not in 1999"),
 ])
 def test_a_number_given_for_another_year_or_thing_is_a_mismatch(question: str, phrase: str, why: str) -> None:
     quotes = ["Labour won a huge majority of 167 over the Conservatives in 2001.", "Blair took office in 1997.",
-              "The party would cut the number of MPs by about one-fifth, Mr Howard said."]
+              "The party would cut the number of MPs by about one-fifth, Mr Howard said.",
+              "Lord Sainsbury has given Labour more than £10m since 1999."]
     found = answer_mismatch(question, phrase, quotes)
     assert found is not None and why in found
 
@@ -151,12 +153,15 @@ def test_a_number_given_for_another_year_or_thing_is_a_mismatch(question: str, p
     ("By how many would the Tories cut the number of MPs?", "about one-fifth"),
     ("By how many would the Tories cut MPs?", "about one-fifth"),  # the question does not say what is counted
     ("How much did the firm earn in 2004?", "£1bn"),  # 2003 is the year of the other figure
+    ("How much has Lord Sainsbury given Labour since 1999?", "£10m"),  # asked as a period too
+    ("How much did Lord Sainsbury give Labour in 1998?", "£2m"),  # a figure of the year asked
 ])
 def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str) -> None:
     quotes = ["Labour won a huge majority of 167 over the Conservatives in 2001.",
               "The party would cut the number of MPs by about one-fifth, Mr Howard said.",
               "The firm published its accounts for 2004 on Monday.",
-              "The firm's profits rose to £1bn, up from £800m in 2003."]
+              "The firm's profits rose to £1bn, up from £800m in 2003.",
+              "Lord Sainsbury has given Labour more than £10m since 1999, and £2m in 1998."]
     assert answer_mismatch(question, phrase, quotes) is None
 
 
