@@ -344,12 +344,30 @@ def speaker_mismatch(
     sentence, around = answering_sentence(phrase, spans)
     if not sentence:
         return None
+    relative = _relative_speaking(asked, sentence)
+    if relative:
+        return f"the best sentences quote {relative}, not {asked}"
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
     if not named or _UNNAMED.match(named) or len(named) > 60:
         return None
     if same_person(named, asked, context) or _spoken_about(named, sentence):
         return None
     return f"the best sentences quote {named}, not {asked}"
+
+
+# Someone whose words are not the person's own though the sentence names the person: "mr begg s father azmat said".
+_RELATIVE = (r"(?:'s|’s|\s+s)?\s+(?:father|mother|wife|husband|brother|sister|son|daughter|parents|family|uncle|aunt|"
+             r"cousin|girlfriend|boyfriend|partner|widow)\b(?:\s+[\w'-]+){0,3}?\s+(?:said|says|told|added)\b")
+
+
+def _relative_speaking(asked: str, sentence: str) -> str | None:
+    """The relative of the asked person whom the sentence quotes ("begg's father"), if it quotes one."""
+    text = " ".join(sentence.lower().replace("’", "'").split())
+    for part in sorted(_name_parts(asked)):
+        found = re.search(rf"\b{re.escape(part)}{_RELATIVE}", text)
+        if found:
+            return " ".join(found.group(0).split()[:3])
+    return None
 
 
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|we|our|us)\b", re.IGNORECASE)

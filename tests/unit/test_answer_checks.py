@@ -270,6 +270,18 @@ def test_someone_a_first_person_quote_talks_about_is_not_its_speaker() -> None:
                             ask) == "the best sentences quote Carlos, not Garcia-Lopez"
 
 
+def test_a_relative_of_the_person_asked_about_is_someone_else() -> None:
+    # The model replies NONE for this lower-cased sentence; the attribution itself says whose words they are.
+    spans = ["mr begg s father azmat said he had been told he could see his son for 20 minutes."]
+    ask, asked = _reply("NONE")
+    found = speaker_mismatch("What did Moazzam Begg say about his arrest?", "he could see his son", spans, spans[0], ask)
+    assert found == "the best sentences quote begg s father, not Moazzam Begg"
+    assert asked == []  # no model call needed
+    spans = ["Begg said his father had been told he could see his son."]  # Begg's own words, about his father
+    assert speaker_mismatch("What did Moazzam Begg say about his arrest?", "he could see his son", spans, spans[0],
+                            ask) is None
+
+
 @pytest.mark.parametrize("reply", ["NONE", "The prime minister", "he", "Nathalie Dechy", ""])
 def test_a_role_a_pronoun_none_or_the_same_person_is_no_mismatch(reply: str) -> None:
     spans = ["Nathalie Dechy said: I'm really upset about it."]
