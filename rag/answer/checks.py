@@ -92,6 +92,10 @@ _ADDS_TO_QUESTION = re.compile(
 # with a hamstring injury" is about a player, not about whether the event asked of happens.
 _UNKNOWN = re.compile(r"\b(?:unclear|uncertain|unsure|unknown|undecided|whether|not (?:clear|known|certain)|"
                       r"remains to be seen)\b", re.IGNORECASE)
+# What a sentence says of a claim still to be proved: "…were caught operating a vote-rigging factory, an election
+# court has heard", "allegations", "denies". A yes to "Were they found guilty?" cannot rest on it.
+_ALLEGED = re.compile(r"\b(?:(?:court|jury|tribunal|inquiry|hearing|trial)\s+(?:has\s+|had\s+|was\s+)?(?:heard|told)|"
+                      r"alleged(?:ly)?|allegations?|accused|charged|den(?:y|ies|ied))\b", re.IGNORECASE)
 # Questions that ask for a reason, and the words that may join the parts of a name ("Bank of England").
 _REASON = re.compile(rf"^\s*(?:{_LEAD_IN})?(?:why|what\s+(?:made|caused|led))\b", re.IGNORECASE)
 _NAME_JOINERS = frozenset({"of", "the", "and", "de", "for"})
@@ -183,9 +187,13 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
     if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
-        unknown = _UNKNOWN.search(answering_sentence(question, quotes)[0])
+        best = answering_sentence(question, quotes)[0]
+        unknown = _UNKNOWN.search(best)
         if unknown:
             return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
+        alleged = _ALLEGED.search(best)
+        if alleged and not _ALLEGED.search(question):  # "Was he charged?" asks about the charge itself
+            return f"the best sentences give it only as alleged ({alleged.group(0).lower()!r}): neither yes nor no"
     return None
 
 

@@ -109,6 +109,16 @@ def test_yes_or_no_is_refused_where_the_sentence_says_nobody_knows() -> None:
     assert answer_mismatch("Did Knight play with a hamstring injury?", "NO", quotes) is None  # a doubt is no unknown
 
 
+def test_yes_or_no_is_refused_where_the_sentence_gives_only_an_allegation() -> None:
+    quotes = ["Three councillors were caught operating a vote-rigging factory, an election court has heard.",
+              "Smith was charged with fraud on Monday and denies the charge."]
+    for reply in ("YES", "NO"):
+        found = answer_mismatch("Were the three councillors found guilty of rigging votes?", reply, quotes)
+        assert "only as alleged ('court has heard')" in (found or "")
+    assert answer_mismatch("Was Smith charged with fraud?", "YES", quotes) is None  # the question asks of the charge
+    assert answer_mismatch("Did Smith deny the charge?", "YES", quotes) is None
+
+
 def test_a_why_question_takes_its_event_as_given() -> None:
     # "Why did…?" asks about an event it takes as given; its background words may be hedged in the quotes.
     quotes = ["Heath could stay with Liberal support for a while. His colleagues refused to back a coalition."]
