@@ -96,6 +96,9 @@ _UNKNOWN = re.compile(r"\b(?:unclear|uncertain|unsure|unknown|undecided|whether|
 # court has heard", "allegations", "denies". A yes to "Were they found guilty?" cannot rest on it.
 _ALLEGED = re.compile(r"\b(?:(?:court|jury|tribunal|inquiry|hearing|trial)\s+(?:has\s+|had\s+|was\s+)?(?:heard|told)|"
                       r"alleged(?:ly)?|allegations?|accused|charged|den(?:y|ies|ied))\b", re.IGNORECASE)
+# ... unless the same sentence settles it: "was found guilty of fraud, which he had denied".
+_VERDICT = re.compile(r"\b(?:found\s+(?:not\s+)?guilty|convicted|acquitted|cleared|pleaded\s+(?:not\s+)?guilty|"
+                      r"admitted|jailed|sentenced|fined|banned|suspended)\b", re.IGNORECASE)
 # Questions that ask for a reason, and the words that may join the parts of a name ("Bank of England").
 _REASON = re.compile(rf"^\s*(?:{_LEAD_IN})?(?:why|what\s+(?:made|caused|led))\b", re.IGNORECASE)
 _NAME_JOINERS = frozenset({"of", "the", "and", "de", "for"})
@@ -191,7 +194,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         unknown = _UNKNOWN.search(best)
         if unknown:
             return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
-        alleged = _ALLEGED.search(best)
+        alleged = _ALLEGED.search(best) if not _VERDICT.search(best) else None
         if alleged and not _ALLEGED.search(question):  # "Was he charged?" asks about the charge itself
             return f"the best sentences give it only as alleged ({alleged.group(0).lower()!r}): neither yes nor no"
     return None

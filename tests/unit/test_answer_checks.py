@@ -117,6 +117,8 @@ def test_yes_or_no_is_refused_where_the_sentence_gives_only_an_allegation() -> N
         assert "only as alleged ('court has heard')" in (found or "")
     assert answer_mismatch("Was Smith charged with fraud?", "YES", quotes) is None  # the question asks of the charge
     assert answer_mismatch("Did Smith deny the charge?", "YES", quotes) is None
+    settled = ["Jones was found guilty of fraud on Friday, a charge he had always denied."]
+    assert answer_mismatch("Was Jones found guilty of fraud?", "YES", settled) is None  # the verdict is stated
 
 
 def test_a_why_question_takes_its_event_as_given() -> None:
