@@ -94,8 +94,13 @@ _UNKNOWN = re.compile(r"\b(?:unclear|uncertain|unsure|unknown|undecided|whether|
                       r"remains to be seen)\b", re.IGNORECASE)
 # What a sentence says of a claim still to be proved: "…were caught operating a vote-rigging factory, an election
 # court has heard", "allegations", "denies". A yes to "Were they found guilty?" cannot rest on it.
+# Passive only: "Blair accused Howard of…" and "the firm charged customers more" are things done, not allegations.
 _ALLEGED = re.compile(r"\b(?:(?:court|jury|tribunal|inquiry|hearing|trial)\s+(?:has\s+|had\s+|was\s+)?(?:heard|told)|"
-                      r"alleged(?:ly)?|allegations?|accused|charged|den(?:y|ies|ied))\b", re.IGNORECASE)
+                      r"alleged(?:ly)?|allegations?|(?:is|are|was|were|been|being|be)\s+(?:accused|charged)|"
+                      r"den(?:y|ies|ied)\s+(?:\w+\s+){0,2}(?:charges?|wrongdoing|claims?))\b", re.IGNORECASE)
+# ... which a question may ask about itself ("Was Smith charged with fraud?", "Did he deny it?").
+_ASKS_OF_ALLEGATION = re.compile(r"\b(?:charg\w*|accus\w*|alleg\w*|den(?:y|ies|ied)|court|trial|hearing)\b",
+                                 re.IGNORECASE)
 # ... unless the same sentence settles it: "was found guilty of fraud, which he had denied".
 _VERDICT = re.compile(r"\b(?:found\s+(?:not\s+)?guilty|convicted|acquitted|cleared|pleaded\s+(?:not\s+)?guilty|"
                       r"admitted|jailed|sentenced|fined|banned|suspended)\b", re.IGNORECASE)
@@ -195,7 +200,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         if unknown:
             return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
         alleged = _ALLEGED.search(best) if not _VERDICT.search(best) else None
-        if alleged and not _ALLEGED.search(question):  # "Was he charged?" asks about the charge itself
+        if alleged and not _ASKS_OF_ALLEGATION.search(question):  # "Was he charged?" asks about the charge itself
             return f"the best sentences give it only as alleged ({alleged.group(0).lower()!r}): neither yes nor no"
     return None
 

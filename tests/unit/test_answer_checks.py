@@ -111,12 +111,18 @@ def test_yes_or_no_is_refused_where_the_sentence_says_nobody_knows() -> None:
 
 def test_yes_or_no_is_refused_where_the_sentence_gives_only_an_allegation() -> None:
     quotes = ["Three councillors were caught operating a vote-rigging factory, an election court has heard.",
-              "Smith was charged with fraud on Monday and denies the charge."]
+              "Smith was charged with fraud on Monday and denies the charge.",
+              "Brown denies all the charges of fraud."]
     for reply in ("YES", "NO"):
         found = answer_mismatch("Were the three councillors found guilty of rigging votes?", reply, quotes)
         assert "only as alleged ('court has heard')" in (found or "")
     assert answer_mismatch("Was Smith charged with fraud?", "YES", quotes) is None  # the question asks of the charge
     assert answer_mismatch("Did Smith deny the charge?", "YES", quotes) is None
+    assert "only as alleged" in (answer_mismatch("Did Smith commit fraud?", "YES", quotes) or "")
+    assert "only as alleged" in (answer_mismatch("Did Brown commit fraud?", "YES", quotes) or "")
+    done = ["Blair accused Howard of scaremongering. The firm charged customers more."]  # active: things done
+    assert answer_mismatch("Did Blair attack Howard?", "YES", done) is None
+    assert answer_mismatch("Did the firm raise its prices?", "YES", done) is None
     settled = ["Jones was found guilty of fraud on Friday, a charge he had always denied."]
     assert answer_mismatch("Was Jones found guilty of fraud?", "YES", settled) is None  # the verdict is stated
 
