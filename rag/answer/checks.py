@@ -197,7 +197,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
         best = answering_sentence(question, quotes)[0]
         unknown = _UNKNOWN.search(best)
-        if unknown:
+        if unknown and not _UNKNOWN.search(question):  # "Is it unclear whether…?" asks about the doubt itself
             return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
         alleged = _ALLEGED.search(best) if not _VERDICT.search(best) else None
         if alleged and not _ASKS_OF_ALLEGATION.search(question):  # "Was he charged?" asks about the charge itself

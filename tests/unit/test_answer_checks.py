@@ -107,6 +107,7 @@ def test_yes_or_no_is_refused_where_the_sentence_says_nobody_knows() -> None:
             assert "neither yes nor no" in (answer_mismatch(question, reply, quotes) or "")
     assert answer_mismatch("Did Hansen win gold at the games in 2002?", "YES", quotes) is None
     assert answer_mismatch("Did Knight play with a hamstring injury?", "NO", quotes) is None  # a doubt is no unknown
+    assert answer_mismatch("Is it unclear whether Bosvelt will be offered a new deal?", "YES", quotes) is None
 
 
 def test_yes_or_no_is_refused_where_the_sentence_gives_only_an_allegation() -> None:
