@@ -188,14 +188,15 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     unnamed = sorted((names(phrase) & names(question)) - words(text))
     if unnamed:
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
+    # A bare yes or no rests on the sentence that best matches the question.
+    best = answering_sentence(question, quotes)[0] if yes_no else ""
     if _HAPPENED.search(question) and speaker(question) is None:
         hedged = hedge_conflict(question, text)  # the question asks whether it happened; the quotes only expect it
-        if hedged is None and yes_no:  # a bare yes or no rests on the sentence that best matches the question
-            hedged = hedge_conflict(question, answering_sentence(question, quotes)[0])
+        if hedged is None and yes_no:
+            hedged = hedge_conflict(question, best)
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
     if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
-        best = answering_sentence(question, quotes)[0]
         unknown = _UNKNOWN.search(best)
         if unknown and not _UNKNOWN.search(question):  # "Is it unclear whether…?" asks about the doubt itself
             return f"the best sentences leave it open ({unknown.group(0).lower()!r}): neither yes nor no"
@@ -321,6 +322,11 @@ def _name_parts(text: str) -> set[str]:
     return {w for w in words(text) if w not in _TITLES and len(w) > 1} - {"the", "and", "of"}
 
 
+def _lowered(text: str) -> str:
+    """Text as the name lookups read it: lower-cased, one kind of apostrophe, single spaces."""
+    return " ".join(text.lower().replace("’", "'").split())
+
+
 def same_person(named: str, asked: str, context: str) -> bool:
     """Whether ``named`` (the model's speaker) can be ``asked`` (the question's): a shared word, both
     parts of one name in the context ("Sir Keir" and "Starmer" in "Sir Keir Starmer"), the body asked about
@@ -331,7 +337,7 @@ def same_person(named: str, asked: str, context: str) -> bool:
     if not a or not b or a & b:
         return True
     # Consecutive words only: "henin-hardenne and dechy" or "henin-hardenne, dechy" name two people.
-    text = " ".join(context.lower().replace("’", "'").split())
+    text = _lowered(context)
     if any(re.search(rf"\b{re.escape(x)}\s+{re.escape(y)}\b|\b{re.escape(y)}\s+{re.escape(x)}\b"
                      rf"|\b{re.escape(y)}{_SPOKESPERSON}\s+{re.escape(x)}\b"
                      rf"|\b{re.escape(x)},?\s+(?:of|from)\s+(?:the\s+)?{re.escape(y)}\b", text)
@@ -372,13 +378,13 @@ def speaker_mismatch(
 
 
 # Someone whose words are not the person's own though the sentence names the person: "mr begg s father azmat said".
-_RELATIVE = (r"(?:'s|’s|\s+s)?\s+(?:father|mother|wife|husband|brother|sister|son|daughter|parents|family|uncle|aunt|"
+_RELATIVE = (r"(?:'s|\s+s)?\s+(?:father|mother|wife|husband|brother|sister|son|daughter|parents|family|uncle|aunt|"
              r"cousin|girlfriend|boyfriend|partner|widow)\b(?:\s+[\w'-]+){0,3}?\s+(?:said|says|told|added)\b")
 
 
 def _relative_speaking(asked: str, sentence: str) -> str | None:
     """The relative of the asked person whom the sentence quotes ("begg's father"), if it quotes one."""
-    text = " ".join(sentence.lower().replace("’", "'").split())
+    text = _lowered(sentence)
     for part in sorted(_name_parts(asked)):
         found = re.search(rf"\b{re.escape(part)}{_RELATIVE}", text)
         if found:
@@ -393,7 +399,7 @@ _SAYS = r"(?:said|says|say|added|adds|told|tells|warned|insisted|explained|admit
 def _spoken_about(named: str, sentence: str) -> bool:
     """Whether the speaker the model named is someone a first-person sentence talks about ("I think this was
     the win of my life as Carlos is one of the best, he said": Carlos is the one beaten, not the one speaking)."""
-    text = " ".join(sentence.lower().replace("’", "'").split())
+    text = _lowered(sentence)
     if not _FIRST_PERSON.search(text):
         return False
     return any(re.search(rf"\b{re.escape(w)}\b", text) and not re.search(
