@@ -324,7 +324,8 @@ def vetoed(lexical: LexicalSupport) -> bool:
     """True when the verifier rejects a sentence without asking the LLM: it states a number the
     evidence does not, gives a number of the evidence another money role (a debt as a price), states
     as done what the evidence only expects or supposes, states a cause the evidence does not (a
-    sequence read as a cause), or adds certainty ("certainly", "everyone") the evidence lacks. Otherwise the LLM's P(the evidence entails it) decides.
+    sequence read as a cause), or adds certainty ("certainly", "everyone") the evidence lacks. Otherwise the
+    LLM's P(the evidence entails it) decides.
 
     Word overlap cannot see an invented relation between words the evidence does contain ("paid £103m"
     from "had a debt of £103m"); the model sometimes can. A missing number is a fabrication the model
