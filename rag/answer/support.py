@@ -93,6 +93,14 @@ _CLAIM_HEDGES = _word_set(
     "hoping intend intends intended aim aims aimed usually normally typically generally often tend tends predicted "
     "predicts urge urges urged proposes propose"
 )
+# A claim or question about a stance states the stance, not the thing it is taken on: "Did Starmer rule out
+# leaving the ECHR?" asks about the ruling out, which is done, and not about leaving, which the evidence gives
+# as what others "would" do. The words such a verb governs are not checked; the verb itself is.
+_STANCES = _word_set(
+    "refuse refuses refused refusing reject rejects rejected rejecting oppose opposes opposed opposing deny denies "
+    "denied denying consider considers considered considering resist resists resisted resisting"
+)
+_RULE = _word_set("rule rules ruled ruling")  # only with "out": "ruled out quitting"
 # Words after which "may" is the month, not the verb: "in may", "last may", "by the end of may".
 _MONTH_BEFORE = _word_set("in of since until by last next early late mid from this end")
 # Time words say when, not whether: "will today be in Strasbourg" supports "is in Strasbourg today".
@@ -147,11 +155,17 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
     from "will appear", "won" from "hopes to win", "decided that the venue is" from "the most likely venue"), or
     None.
 
-    A claim that keeps a hedge of its own is not stating anything as done, and is left alone.
+    A claim that keeps a hedge of its own is not stating anything as done, and is left alone; the words a
+    stance verb governs ("ruled out [leaving the ECHR]") are not stated as done either, and are not checked.
     """
     said = words_of(claim)
     if any(_hedge_at(said, i) for i in range(len(said))) or not _CLAIM_HEDGES.isdisjoint(said):
         return None
+    stance_of: set[int] = set()
+    for i, word in enumerate(said):
+        following = said[i + 1] if i + 1 < len(said) else ""
+        if word in _STANCES or (word in _RULE and following == "out"):
+            stance_of.update(range(i + 1, i + 2 + _HEDGE_REACH))  # one more for "out" or "to"
     there = words_of(evidence)
     governed: set[int] = set()
     for i in range(len(there)):
@@ -162,8 +176,8 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
     where: dict[str, list[int]] = {}
     for i, word in enumerate(there):
         where.setdefault(stem(word), []).append(i)
-    for word in said:
-        if word in _LIGHT or word in _WHEN or len(word) < 4 or any(ch.isdigit() for ch in word):
+    for at, word in enumerate(said):
+        if at in stance_of or word in _LIGHT or word in _WHEN or len(word) < 4 or any(ch.isdigit() for ch in word):
             continue
         found = where.get(stem(word))
         if found and all(i in governed for i in found):

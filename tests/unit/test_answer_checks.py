@@ -359,11 +359,21 @@ def test_a_claim_stating_as_done_what_the_evidence_only_expects_is_vetoed(claim:
     ("The leaders pledge to control their borders.", "We will control our borders to protect our democracies."),
     ("A fit player usually needs three weeks to recover.", "A fit footballer would normally take three weeks to recover."),
     ("Ruddock expects Michael Owen to take over as captain.", "I would think Michael Owen will be our captain."),
+    # a stance is what is stated, not what it is taken on: the opponents "would leave", Starmer ruled it out
+    ("Did Starmer rule out leaving the ECHR?", "Starmer ruled out quitting the ECHR. Reform would leave the ECHR."),
+    ("Lammy refused to quit the treaty.", "Lammy refused. Reform would quit the treaty."),
 ])
 def test_a_hedge_kept_by_the_claim_or_a_word_stated_plainly_is_no_conflict(claim: str, evidence: str) -> None:
     from rag.answer.support import hedge_conflict
 
     assert hedge_conflict(claim, evidence) is None
+
+
+def test_a_stance_verb_is_itself_still_checked() -> None:
+    from rag.answer.support import hedge_conflict
+
+    # "rejected" is stated as done; the evidence only expects it
+    assert hedge_conflict("The board rejected the offer.", "The board is expected to reject the offer.") == "rejected"
 
 
 @pytest.mark.parametrize(("claim", "evidence"), [
