@@ -47,9 +47,14 @@ def _subject(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+_CONTEXT_TURNS = 3  # earlier questions the heuristic may append, as many as the rewrite prompt shows
+
+
 def heuristic_standalone(history: History, question: str) -> str:
-    """Resolve the first pronoun to the name the previous question asked about;
-    failing that, append the previous question, for retrieval."""
+    """Resolve the first pronoun to the name the previous question asked about; failing that, append the
+    previous question for retrieval, and when that one was a follow-up too, the questions back to the one
+    that set the topic ("Which parties want to leave it?" after "What did his deputy say about it?" after
+    "Why won't Starmer leave the ECHR?")."""
     if not history or not needs_context(question):
         return question
     previous = history[-1][0].strip()
@@ -60,7 +65,12 @@ def heuristic_standalone(history: History, question: str) -> str:
         resolved = question[: pronoun.start()] + name + question[pronoun.end() :]
         resolved = _LEADING_CONJUNCTION.sub("", resolved)
         return resolved[:1].upper() + resolved[1:]
-    return f"{question} (following: {previous.rstrip('?')})"
+    context: list[str] = []
+    for earlier, _ in reversed(history[-_CONTEXT_TURNS:]):
+        context.append(earlier.strip().rstrip("?"))
+        if not needs_context(earlier):
+            break
+    return f"{question} (following: {'; '.join(context)})"
 
 
 # The word a question opens with says what kind of answer it wants ("And what…" opens with "what");

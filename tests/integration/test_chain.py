@@ -146,6 +146,19 @@ def test_local_model_follow_up_keeps_the_users_question(local_chain) -> None:  #
 
 @pytest.mark.integration
 @pytest.mark.llm
+def test_local_model_follow_up_two_turns_on_finds_the_topic(local_chain) -> None:  # type: ignore[no-untyped-def]
+    history = [("Why won't Starmer leave the ECHR?",
+                "Keir Starmer ruled out quitting the ECHR because it would jeopardise deportation deals."),
+               ("What did his deputy say about it?",
+                "Speaking in Strasbourg, the deputy prime minister argued that pulling out would be a fake solution.")]
+    answer = local_chain.invoke({"question": "Which parties want to leave it?", "chat_history": history})
+    # "it" is two turns back: the rewrite or the heuristic's appended questions must reach the ECHR.
+    assert answer.standalone_question.startswith("Which ") and "ECHR" in answer.standalone_question, answer
+    assert not answer.refused and "Reform UK" in answer.answer, answer
+
+
+@pytest.mark.integration
+@pytest.mark.llm
 @pytest.mark.parametrize("question", ["What is the capital of Australia?", "How many migrants did the UK deport in 2024?"])
 def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = local_chain.invoke(question)

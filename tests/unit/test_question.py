@@ -66,6 +66,20 @@ def test_without_a_pronoun_the_heuristic_appends_the_previous_question() -> None
     )
 
 
+def test_after_a_chain_of_follow_ups_the_heuristic_appends_back_to_the_topic() -> None:
+    history = [("Why won't Starmer leave the ECHR?", "Keir Starmer ruled out…"),
+               ("What did his deputy say about it?", "Pulling out would be a fake solution…"),
+               ("Who is he meeting in Strasbourg?", "Fellow European ministers…")]
+    assert heuristic_standalone(history, "Which parties want to leave it?") == (
+        "Which parties want to leave it? (following: Who is he meeting in Strasbourg; "
+        "What did his deputy say about it; Why won't Starmer leave the ECHR)"
+    )
+    # a topic set by an earlier standalone question ends the walk back
+    history = [("Who is Lammy?", "…"), *history]
+    assert heuristic_standalone(history[:3], "Which parties want to leave it?").endswith(
+        "(following: What did his deputy say about it; Why won't Starmer leave the ECHR)")
+
+
 def test_only_follow_ups_are_rewritten() -> None:
     assert needs_context("Has he accepted it?")
     assert not needs_context("Why won't Starmer leave the ECHR?")
