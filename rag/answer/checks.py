@@ -369,6 +369,8 @@ def speaker_mismatch(
     relative = _relative_speaking(asked, sentence)
     if relative:
         return f"the best sentences quote {relative}, not {asked}"
+    if _unspoken(asked, around):
+        return f"the best sentences are no one's words, and do not name {asked}"
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
     if not named or _UNNAMED.match(named) or len(named) > 60:
         return None
@@ -393,6 +395,22 @@ def _relative_speaking(asked: str, sentence: str) -> str | None:
 
 
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|we|our|us)\b", re.IGNORECASE)
+# Signs that a sentence reports someone's words: a reporting word, a quotation mark, a first person.
+_REPORTING = re.compile(
+    r"\b(?:said|says|say|saying|told|tells|tell|telling|added|adds|warned|warns|insisted|insists|explained|admitted|"
+    r"argued|argues|claimed|claims|stated|states|according|described|describes|called|calls|urged|urges|wrote|"
+    r"writes|writing|believes|believed|thinks|thought|accused|accuses|revealed|confirmed|announced|acknowledged|"
+    r"stressed|suggested|denied|asked|replied|commented|declared|noted|maintained|feels|felt|hopes|hoped|quoted|"
+    r"spoke|speaking|statement|interview)\b|[\"“”]", re.IGNORECASE)
+
+
+def _unspoken(asked: str, around: str) -> bool:
+    """Whether the sentence (with the two before it) is narration that cannot be the asked person's words: it
+    neither names them nor reports anyone's words ("The ECHR … includes the right to family life in its
+    Article 8" for "What did Kemi Badenoch say about the ECHR?")."""
+    text = _lowered(around)
+    named = any(re.search(rf"\b{re.escape(part)}\b", text) for part in _name_parts(asked))
+    return not named and not _REPORTING.search(around) and not _FIRST_PERSON.search(around)
 _SAYS = r"(?:said|says|say|added|adds|told|tells|warned|insisted|explained|admitted)"
 
 

@@ -301,6 +301,31 @@ def test_a_relative_of_the_person_asked_about_is_someone_else() -> None:
                             ask) is None
 
 
+def test_narration_that_names_no_one_is_not_the_persons_words() -> None:
+    # The model replies NONE (no one says it), which alone would count as no evidence either way.
+    span = ("The ECHR, which is the foundation of Britain's Human Rights Act, includes the right to family life in "
+            "its Article 8.\n\nThat is often used as grounds to prevent deportations.")
+    spans = [span]
+    ask, asked = _reply("NONE")
+    found = speaker_mismatch("What did Kemi Badenoch say about the ECHR?", "includes the right to family life",
+                             spans, spans[0], ask)
+    assert found == "the best sentences are no one's words, and do not name Kemi Badenoch"
+    assert asked == []  # no model call needed
+
+
+@pytest.mark.parametrize("span", [
+    "Badenoch wants to leave the ECHR, which includes the right to family life.",  # names her
+    "The ECHR includes the right to family life, she argued.",  # reports someone's words
+    "\"The ECHR includes the right to family life, and that must go.\"",  # a quotation
+    "We think the ECHR includes too much.",  # a first person
+])
+def test_a_sentence_that_names_the_person_or_reports_words_is_left_to_the_model(span: str) -> None:
+    ask, asked = _reply("NONE")
+    assert speaker_mismatch("What did Kemi Badenoch say about the ECHR?", "the ECHR includes", [span], span,
+                            ask) is None
+    assert asked  # the model was asked who speaks
+
+
 @pytest.mark.parametrize("reply", ["NONE", "The prime minister", "he", "Nathalie Dechy", ""])
 def test_a_role_a_pronoun_none_or_the_same_person_is_no_mismatch(reply: str) -> None:
     spans = ["Nathalie Dechy said: I'm really upset about it."]
