@@ -422,7 +422,7 @@ class RagChain(Runnable[ChainInput, Answer]):
         found = answer_mismatch(question, phrase, spans, cut=gate.cut)
         if found:
             return found
-        context = " ".join([*spans, *(p.text for p in passages)])
+        context = " ".join([*spans, *(f"{p.title} {p.text}" for p in passages)])
         try:
             return speaker_mismatch(question, phrase, spans, context, ask_model(model, SPEAKER_TOKENS))
         except Exception as exc:  # the gate's own call worked; a failure here only loses this check

@@ -162,6 +162,7 @@ def test_local_model_follow_up_two_turns_on_finds_the_topic(local_chain) -> None
 @pytest.mark.parametrize("question", [
     "What is the capital of Australia?", "How many migrants did the UK deport in 2024?",
     "What did Kemi Badenoch say about the ECHR?",  # named only in a link under an article; quotes are narration
+    "What did Shabana Mahmood say about Article 8?",  # never named: the quotes are Sir Keir's words
 ])
 def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = local_chain.invoke(question)

@@ -252,8 +252,9 @@ def test_a_speaker_the_question_only_describes_is_not_compared() -> None:
     assert speaker_mismatch("What does the world anti-doping boss think should happen to her?", "stripped of all her "
                             "medals", spans, spans[0], ask) is None
     assert asked == []
+    context = f"{spans[0]} World anti-doping boss Dick Pound is to rule on it."  # the retrieved passages name him
     assert speaker_mismatch("What does Dick Pound think should happen to her?", "stripped of all her medals", spans,
-                            spans[0], ask) == "the best sentences quote Victor Conte, not Dick Pound"
+                            context, ask) == "the best sentences quote Victor Conte, not Dick Pound"
 
 
 def _reply(text: str):  # noqa: ANN202 - a scripted model for the speaker check
@@ -270,7 +271,7 @@ def test_words_the_quotes_give_to_someone_else_are_a_mismatch() -> None:
     spans = ["Nathalie Dechy said: I'm really upset about it."]
     ask, asked = _reply("Dechy")
     found = speaker_mismatch("What did Justine Henin-Hardenne say about the row?", "I'm really upset about it",
-                             spans, spans[0], ask)
+                             spans, f"{spans[0]} Justine Henin-Hardenne was not named in the row.", ask)
     assert found == "the best sentences quote Dechy, not Justine Henin-Hardenne"
     assert "I'm really upset about it" in str(asked[0][-1].content)
 
@@ -282,11 +283,11 @@ def test_someone_a_first_person_quote_talks_about_is_not_its_speaker() -> None:
                             ask) is None
     spans = ["I think the rise was one of our best decisions."]  # "of" in the sentence is no part of a name
     assert speaker_mismatch("What did Garcia-Lopez say about the win?", "one of our best decisions", spans,
-                            spans[0], _reply("Bank of England")[0]) == (
+                            f"{spans[0]} Garcia-Lopez won.", _reply("Bank of England")[0]) == (
         "the best sentences quote Bank of England, not Garcia-Lopez")
     spans = ["I think this was the win of my life, Carlos said."]  # named as the one saying it
-    assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans, spans[0],
-                            ask) == "the best sentences quote Carlos, not Garcia-Lopez"
+    assert speaker_mismatch("What did Garcia-Lopez say about the win?", "the win of my life", spans,
+                            f"{spans[0]} Garcia-Lopez lost.", ask) == "the best sentences quote Carlos, not Garcia-Lopez"
 
 
 def test_a_relative_of_the_person_asked_about_is_someone_else() -> None:
@@ -301,14 +302,27 @@ def test_a_relative_of_the_person_asked_about_is_someone_else() -> None:
                             ask) is None
 
 
+def test_a_speaker_the_retrieved_passages_never_mention_said_none_of_it() -> None:
+    spans = ["But he admitted the right balance needed to be made, Sir Keir said."]
+    ask, asked = _reply("Sir Keir")
+    assert speaker_mismatch("What did Shabana Mahmood say about Article 8?", "the right balance", spans,
+                            f"{spans[0]} Article 8 rules will change.", ask) == (
+        "the retrieved passages never mention Shabana Mahmood")
+    assert asked == []  # no model call needed
+    # one part of the name is enough: the passages may call her "Ms Mahmood"
+    assert speaker_mismatch("What did Shabana Mahmood say about Article 8?", "the right balance", spans,
+                            f"{spans[0]} Ms Mahmood agreed.", ask) == "the best sentences quote Sir Keir, not Shabana Mahmood"
+
+
 def test_narration_that_names_no_one_is_not_the_persons_words() -> None:
     # The model replies NONE (no one says it), which alone would count as no evidence either way.
     span = ("The ECHR, which is the foundation of Britain's Human Rights Act, includes the right to family life in "
             "its Article 8.\n\nThat is often used as grounds to prevent deportations.")
     spans = [span]
     ask, asked = _reply("NONE")
+    context = f"{span} What Kemi Badenoch refused to say."  # she is named elsewhere in the retrieved passages
     found = speaker_mismatch("What did Kemi Badenoch say about the ECHR?", "includes the right to family life",
-                             spans, spans[0], ask)
+                             spans, context, ask)
     assert found == "the best sentences are no one's words, and do not name Kemi Badenoch"
     assert asked == []  # no model call needed
 
@@ -321,8 +335,8 @@ def test_narration_that_names_no_one_is_not_the_persons_words() -> None:
 ])
 def test_a_sentence_that_names_the_person_or_reports_words_is_left_to_the_model(span: str) -> None:
     ask, asked = _reply("NONE")
-    assert speaker_mismatch("What did Kemi Badenoch say about the ECHR?", "the ECHR includes", [span], span,
-                            ask) is None
+    assert speaker_mismatch("What did Kemi Badenoch say about the ECHR?", "the ECHR includes", [span],
+                            f"{span} Kemi Badenoch.", ask) is None
     assert asked  # the model was asked who speaks
 
 
