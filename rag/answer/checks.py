@@ -376,9 +376,30 @@ def speaker_mismatch(
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
     if not named or _UNNAMED.match(named) or len(named) > 60:
         return None
-    if same_person(named, asked, context) or _spoken_about(named, sentence):
+    if same_person(named, asked, context) or _spoken_about(named, sentence) or _jointly(asked, sentence):
         return None
     return f"the best sentences quote {named}, not {asked}"
+
+
+_JOINT = re.compile(r"\b(?:jointly|joint|together|co-wrote|co-written|co-authored|co-signed)\b")
+_JOINT_SAYS = r"(?:said|say|says|called|call|wrote|write|warned|argued|added|urged|told|insisted)"
+
+
+def _jointly(asked: str, sentence: str) -> bool:
+    """Whether the sentence gives the words to the asked person together with someone else, so that the model
+    names only one of them: "have jointly called…", or the two joined by "and" before the reporting verb ("Sir
+    Keir and his Danish counterpart, Mette Frederiksen, said…"; not "X beat Stepanek and said…")."""
+    text = _lowered(sentence)
+    if not _mentions(text, asked):
+        return False
+    if _JOINT.search(text):
+        return True
+    for part in _name_parts(asked):
+        name = re.escape(part)
+        if re.search(rf"\band\s+(?:[\w'-]+,?\s+){{0,4}}?{name},?\s+(?:[\w'-]+\s+){{0,2}}?{_JOINT_SAYS}\b", text) or \
+                re.search(rf"\b{name}\s+and\s+(?:[\w'-]+,?\s+){{0,4}}?[\w'-]+,?\s+(?:[\w'-]+\s+){{0,2}}?{_JOINT_SAYS}\b", text):
+            return True
+    return False
 
 
 # Someone whose words are not the person's own though the sentence names the person: "mr begg s father azmat said".

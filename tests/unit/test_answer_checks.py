@@ -290,6 +290,23 @@ def test_someone_a_first_person_quote_talks_about_is_not_its_speaker() -> None:
                             f"{spans[0]} Garcia-Lopez lost.", ask) == "the best sentences quote Carlos, not Garcia-Lopez"
 
 
+@pytest.mark.parametrize("sentence", [
+    "The prime minister and his Danish counterpart, Mette Frederiksen, have jointly called for a modernisation.",
+    "In an opinion piece, Sir Keir and his Danish counterpart, Mette Frederiksen, said the change was necessary.",
+])
+def test_words_said_jointly_are_each_speakers_own(sentence: str) -> None:
+    ask, _ = _reply("Sir Keir Starmer")  # the model names one of the two
+    assert speaker_mismatch("What did Mette Frederiksen say about migration?", sentence.split(", ")[-1], [sentence],
+                            sentence, ask) is None
+
+
+def test_a_person_joined_by_and_to_another_verb_is_not_a_joint_speaker() -> None:
+    sentence = "Soderling beat Stepanek and said he was delighted with the win."
+    ask, _ = _reply("Soderling")
+    assert speaker_mismatch("What did Radek Stepanek say after the final?", "delighted with the win", [sentence],
+                            sentence, ask) == "the best sentences quote Soderling, not Radek Stepanek"
+
+
 def test_a_relative_of_the_person_asked_about_is_someone_else() -> None:
     # The model replies NONE for this lower-cased sentence; the attribution itself says whose words they are.
     spans = ["mr begg s father azmat said he had been told he could see his son for 20 minutes."]
