@@ -167,9 +167,44 @@ def abbreviated_names(question: str, text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+# A country and the words for its people, either of which names it: "Denmark's prime minister" is "his Danish
+# counterpart". The countries the news most often names, one word each (names() reads single words); not "US",
+# which the pronoun "us" would find everywhere.
+_NATIONS = (
+    "britain british briton britons", "uk british", "england english", "scotland scottish scots scot",
+    "wales welsh", "ireland irish", "france french", "germany german germans", "spain spanish spaniard",
+    "italy italian italians", "denmark danish dane danes", "sweden swedish swede swedes", "norway norwegian",
+    "finland finnish finn", "netherlands dutch", "holland dutch", "belgium belgian", "switzerland swiss",
+    "austria austrian", "portugal portuguese", "greece greek greeks", "poland polish pole poles",
+    "russia russian russians", "ukraine ukrainian", "turkey turkish turk turks", "china chinese",
+    "japan japanese", "india indian indians", "pakistan pakistani", "america american americans",
+    "usa american americans", "canada canadian", "australia australian australians",
+    "argentina argentine argentinian", "brazil brazilian", "mexico mexican", "egypt egyptian", "israel israeli",
+    "iraq iraqi iraqis", "iran iranian", "afghanistan afghan afghans", "albania albanian albanians",
+    "nigeria nigerian", "kenya kenyan", "zimbabwe zimbabwean", "croatia croatian",
+    "serbia serbian serb serbs", "hungary hungarian", "romania romanian", "bulgaria bulgarian",
+    "europe european europeans",
+)
+
+
+def _same_nation() -> dict[str, frozenset[str]]:
+    """Each word of _NATIONS, and every word that names the same country ("dutch": netherlands, holland)."""
+    found: dict[str, frozenset[str]] = {}
+    for line in _NATIONS:
+        group = frozenset(line.split())
+        for word in group:
+            found[word] = found.get(word, frozenset()) | group
+    return found
+
+
+_NATION_WORDS = _same_nation()
+
+
 def missing_names(text: str, context: str) -> frozenset[str]:
-    """Names in text that context never mentions (a swapped speaker, an invented person)."""
-    return names(text) - words(context)
+    """Names in text that context never mentions (a swapped speaker, an invented person). A country is
+    mentioned by the word for its people and the other way round ("Denmark" by "Danish")."""
+    known = words(context)
+    return frozenset(name for name in names(text) - known if not _NATION_WORDS.get(name, frozenset()) & known)
 
 
 @dataclass(frozen=True)

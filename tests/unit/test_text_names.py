@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.text import abbreviated_names
+from rag.text import abbreviated_names, missing_names
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,19 @@ def test_a_clipped_two_word_name_counts_as_named(question: str, text: str, found
 )
 def test_other_words_do_not_count(question: str, text: str) -> None:
     assert abbreviated_names(question, text) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("What did Denmark's prime minister write?", "Sir Keir and his Danish counterpart wrote in The Guardian"),
+        ("What did the French leader say?", "Bardella would overhaul France's immigration policy"),
+        ("How many British soldiers are on standby?", "troops from Britain are on standby"),
+    ],
+)
+def test_a_country_is_named_by_the_word_for_its_people(text: str, context: str) -> None:
+    assert missing_names(text, context) == frozenset()
+
+
+def test_another_country_is_still_missing() -> None:
+    assert missing_names("What did Sweden's prime minister write?", "his Danish counterpart wrote") == {"sweden"}
