@@ -7,6 +7,7 @@ the eval read a marker, a name or a content word the same way.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -95,6 +96,21 @@ _NUMBER_WORDS = {
 }
 
 
+# Letters that Unicode does not decompose into a plain letter and an accent.
+_UNACCENTED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ł": "l",
+                             "Ł": "L", "đ": "d", "Đ": "D", "ı": "i"})
+
+
+@lru_cache(maxsize=4096)
+def fold_accents(text: str) -> str:
+    """Text without accents ("Arsène Müller" -> "Arsene Muller"), so that a name typed with them matches
+    articles written without them, and the other way round; ASCII text is returned as it is."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNACCENTED))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 @lru_cache(maxsize=1)
 def stemmer() -> Stemmer.Stemmer:
     """The English Snowball stemmer that BM25 and support scoring share."""
@@ -108,7 +124,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 def names(text: str) -> frozenset[str]:
     """Capitalised words other than a sentence's first: the people, places and bodies a text names."""
     found = set()
-    for sentence in _SENTENCE_BREAK.split(text.strip()):
+    for sentence in _SENTENCE_BREAK.split(fold_accents(text).strip()):
         for match in list(_NAME.finditer(sentence))[1:] if sentence[:1].isupper() else _NAME.finditer(sentence):
             word = match.group(0).lower().replace("’", "'").removesuffix("'s")
             if word not in _STOPWORDS and len(word) > 1:
@@ -123,7 +139,7 @@ def is_stopword(word: str) -> bool:
 
 def words(text: str) -> frozenset[str]:
     """Every word of text, lower-cased, possessives stripped: what names are looked up in."""
-    return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text))
+    return frozenset(w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(fold_accents(text)))
 
 
 def _abbreviates(short: str, full: str) -> bool:
@@ -142,7 +158,7 @@ def _name_pairs(question: str) -> tuple[tuple[str, str], ...]:
     not once per passage it is compared with)."""
     return tuple(
         (a.group(0).lower(), b.group(0).lower())
-        for sentence in _SENTENCE_BREAK.split(question.strip())
+        for sentence in _SENTENCE_BREAK.split(fold_accents(question).strip())
         for a, b in pairwise(_NAME.finditer(sentence))
         if not sentence[a.end():b.start()].strip()
     )
@@ -157,7 +173,7 @@ def abbreviated_names(question: str, text: str) -> frozenset[str]:
     pairs = _name_pairs(question)
     if not pairs:
         return frozenset()
-    seen = [w.lower() for w in _WORD.findall(text)]
+    seen = [w.lower() for w in _WORD.findall(fold_accents(text))]
     found: set[str] = set()
     for first, second in pairs:
         for x, y in pairwise(seen):
@@ -219,7 +235,7 @@ class Terms:
 @lru_cache(maxsize=4096)
 def terms(text: str) -> Terms:
     """Content-word stems, numbers (digits, and number words as digits) and whether the text negates."""
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(SPACED_THOUSANDS.sub("", text))]
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(SPACED_THOUSANDS.sub("", fold_accents(text)))]
     numbers = {w.replace(",", "").rstrip(".") for w in words if w[0].isdigit()}
     numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)

@@ -20,7 +20,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.text import stemmer
+from rag.text import fold_accents, stemmer
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG on import and logs every build.
@@ -33,12 +33,12 @@ _STAMP = "stamp.json"
 # Hyphenated compounds stay whole ("op-ed", "by-election", "one-in"): split into
 # "op" + "ed" they match nothing useful. Bump LEXICAL_VERSION when tokenising changes.
 _TOKEN_PATTERN = r"(?u)\b\w\w*(?:[-‐]\w+)+\b|\b\w\w+\b"
-LEXICAL_VERSION = 2
+LEXICAL_VERSION = 3  # 3: accents folded ("josé" is "jose")
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(  # type: ignore[return-value]
-        texts, stopwords="en", stemmer=stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
+        [fold_accents(text) for text in texts], stopwords="en", stemmer=stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
         show_progress=False,
     )
 
