@@ -418,6 +418,7 @@ def _relative_speaking(asked: str, sentence: str) -> str | None:
 
 
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|we|our|us)\b", re.IGNORECASE)
+_SAYS = r"(?:said|says|say|added|adds|told|tells|warned|insisted|explained|admitted)"
 # Signs that a sentence reports someone's words: a reporting word, a quotation mark, a first person.
 _REPORTING = re.compile(
     r"\b(?:said|says|say|saying|told|tells|tell|telling|added|adds|warned|warns|insisted|insists|explained|admitted|"
@@ -438,7 +439,6 @@ def _unspoken(asked: str, around: str) -> bool:
     neither names them nor reports anyone's words ("The ECHR … includes the right to family life in its
     Article 8" for "What did Kemi Badenoch say about the ECHR?")."""
     return not _mentions(around, asked) and not _REPORTING.search(around) and not _FIRST_PERSON.search(around)
-_SAYS = r"(?:said|says|say|added|adds|told|tells|warned|insisted|explained|admitted)"
 
 
 def _spoken_about(named: str, sentence: str) -> bool:

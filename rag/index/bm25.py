@@ -38,8 +38,8 @@ LEXICAL_VERSION = 3  # 3: accents folded ("josé" is "jose")
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(  # type: ignore[return-value]
-        [fold_accents(text) for text in texts], stopwords="en", stemmer=stemmer(), token_pattern=_TOKEN_PATTERN, return_ids=False,
-        show_progress=False,
+        [fold_accents(text) for text in texts], stopwords="en", stemmer=stemmer(), token_pattern=_TOKEN_PATTERN,
+        return_ids=False, show_progress=False,
     )
 
 
