@@ -21,7 +21,7 @@ from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
 from rag.answer.support import digit_numbers, hedge_conflict, money_roles, role_conflict
 from rag.ingest.chunking import split_sentences
-from rag.text import is_stopword, names, terms, words
+from rag.text import fold_accents, is_stopword, names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
@@ -323,8 +323,9 @@ def _name_parts(text: str) -> set[str]:
 
 
 def _lowered(text: str) -> str:
-    """Text as the name lookups read it: lower-cased, one kind of apostrophe, single spaces."""
-    return " ".join(text.lower().replace("’", "'").split())
+    """Text as the name lookups read it: lower-cased, accents folded (as ``_name_parts`` folds them), one kind
+    of apostrophe, single spaces."""
+    return " ".join(fold_accents(text).lower().replace("’", "'").split())
 
 
 def same_person(named: str, asked: str, context: str) -> bool:

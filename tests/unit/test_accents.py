@@ -30,3 +30,18 @@ def test_bm25_finds_a_name_whichever_way_it_is_written(query: str, text: str) ->
     index = LexicalIndex.build([("p1", text), ("p2", "Mourinho praised Drogba"), ("p3", "Ferguson praised Rooney")], 1)
     hits = index.search(query, 3)
     assert hits and hits[0].passage_id == "p1"
+
+
+def test_the_speaker_check_reads_accented_names_as_its_name_parts_do() -> None:
+    from rag.answer.checks import speaker_mismatch
+
+    spans = ["Arsène Wenger said the fine was far too lenient."]
+    asked: list[object] = []
+
+    def ask(messages: object) -> str:
+        asked.append(messages)
+        return "Wenger"
+
+    # "Arsène" is named: not "the retrieved passages never mention Arsène", and the model's "Wenger" is him
+    assert speaker_mismatch("What did Arsène say about the fine?", "far too lenient", spans, spans[0], ask) is None
+    assert asked
