@@ -101,7 +101,6 @@ _UNACCENTED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ":
                              "Ł": "L", "đ": "d", "Đ": "D", "ı": "i"})
 
 
-@lru_cache(maxsize=4096)
 def fold_accents(text: str) -> str:
     """Text without accents ("Arsène Müller" -> "Arsene Muller"), so that a name typed with them matches
     articles written without them, and the other way round; ASCII text is returned as it is."""
