@@ -21,7 +21,7 @@ from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
 from rag.answer.support import digit_numbers, hedge_conflict, money_roles, role_conflict
 from rag.ingest.chunking import split_sentences
-from rag.text import fold_accents, is_stopword, names, terms, words
+from rag.text import SPACED_THOUSANDS, fold_accents, is_stopword, names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
@@ -171,6 +171,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
+    if one_part and _HOW_LONG.search(question) and _not_a_duration(phrase):
+        return f"the question asks how long and {phrase!r} is no length of time"
     absent = sorted(digit_numbers(_IDENTIFIER.sub("", question)) - digit_numbers(text))
     if absent:
         return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
@@ -271,6 +273,31 @@ def _counted(text: str) -> str | None:
         elif counted:  # "by", "in": the counted thing has ended ("the" before it is skipped)
             break
     return " ".join(counted) or None
+
+
+_HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)
+# What "how long" may be answered in, as stems: time, distance, and what a ban or a lay-off is counted in.
+_DURATION = re.compile(
+    r"(?:second|sec|minut|min|hour|hr|day|night|week|fortnight|month|year|yr|season|term|decad|centuri|"
+    r"metr|meter|m|km|kilometr|mile|feet|foot|yard|inch|cm|game|match|fixtur|round|lap|race|test|innings|"
+    r"tournament|sentenc|spell|stint|weekend|half|quarter|period|session)(?:s|es)?"
+)
+# Words that write an amount rather than say what it counts ("103 million pounds" is "£103m"), as stems.
+_SCALE = re.compile(r"(?:thousand|million|billion|trillion|m|bn|k|pound|dollar|euro|penc|cent|per|percent)s?")
+
+
+def _not_a_duration(phrase: str) -> bool:
+    """Whether the first thing the phrase counts is neither time nor distance ("27 caps" for how long a player
+    will be out); False when the phrase counts nothing."""
+    counting = False
+    for word in SPACED_THOUSANDS.sub("", phrase).split():
+        for part in re.split(r"(?<=\d)-(?=[A-Za-z])", word):  # "an 18-month loan": the number and its unit
+            found = terms(part)
+            if found.numbers and (not found.content or _NUMBER_WORD.fullmatch(part.strip(".,;:!?"))):
+                counting = not all(_YEAR.fullmatch(n) for n in found.numbers)  # "since the 1997 election"
+            elif counting and found.content and not _SCALE.fullmatch(min(found.content)):
+                return not _DURATION.fullmatch(min(found.content))
+    return False
 
 
 def speaker(question: str) -> str | None:

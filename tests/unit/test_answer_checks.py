@@ -184,6 +184,22 @@ def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str
     assert answer_mismatch(question, phrase, quotes) is None
 
 
+@pytest.mark.parametrize(("phrase", "refused"), [
+    ("27 caps", True),  # how many caps he has, not how long he is out
+    ("six weeks", False),
+    ("an 18-month loan", False),
+    ("three matches", False),  # a ban is counted in matches
+    ("2 hours 10 minutes", False),
+    ("400 metres", False),
+    ("the rest of the season", True),  # no number at all: the quantity check
+    ("since the 1997 election", False),  # a year is no count
+])
+def test_how_long_is_answered_in_time_or_distance(phrase: str, refused: bool) -> None:
+    quotes = ["he has 27 caps and will be out for six weeks on an 18-month loan after three matches."
+              " the 2 hours 10 minutes run over 400 metres took the rest of the season since the 1997 election"]
+    assert (answer_mismatch("How long will White be out?", phrase, quotes) is not None) is refused
+
+
 def test_thousands_written_with_a_space_are_one_number() -> None:
     assert answer_mismatch("What about the target of 8,000?", "a target", ["a target of 8 000 a year"]) is None
 
