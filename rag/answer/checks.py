@@ -171,6 +171,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
+    if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
+        return f"the language model replied {reply!r}, a number that is no date or time, to a when-question"
     if one_part and _HOW_LONG.search(question) and _not_a_duration(phrase):
         return f"the question asks how long and {phrase!r} is no length of time"
     absent = sorted(digit_numbers(_IDENTIFIER.sub("", question)) - digit_numbers(text))
@@ -284,6 +286,19 @@ _DURATION = re.compile(
 )
 # Words that write an amount rather than say what it counts ("103 million pounds" is "£103m"), as stems.
 _SCALE = re.compile(r"(?:thousand|million|billion|trillion|m|bn|k|pound|dollar|euro|penc|cent|per|percent)s?")
+
+
+# A reply that is a number alone: "65", "£5m", "31%", "three". Not a year ("2027") or a clock time ("7.30").
+_BARE_NUMBER = re.compile(r"[£$€]?\d[\d,.]*(?:%|m|bn|k)?|[a-z]+(?:-[a-z]+)?", re.IGNORECASE)
+_CLOCK = re.compile(r"\d{1,2}[.:]\d\d")
+
+
+def _bare_number(phrase: str) -> bool:
+    """Whether the phrase is a number and nothing else, and neither a year nor a time of day."""
+    reply = phrase.strip(" .!\"'")
+    if not _BARE_NUMBER.fullmatch(reply) or _YEAR.fullmatch(reply) or _CLOCK.fullmatch(reply):
+        return False
+    return bool(_DIGIT.search(reply)) or bool(_NUMBER_WORD.fullmatch(reply))
 
 
 def _not_a_duration(phrase: str) -> bool:

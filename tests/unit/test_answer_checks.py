@@ -185,6 +185,21 @@ def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str
 
 
 @pytest.mark.parametrize(("phrase", "refused"), [
+    ("65", True),  # an age, not when
+    ("three", True),
+    ("2027", False),  # a year
+    ("7.30", False),  # a time of day
+    ("four months", False),
+    ("Spring 2026", False),
+])
+def test_a_when_question_is_not_answered_by_a_number_alone(phrase: str, refused: bool) -> None:
+    quotes = ["the retirement age of 65 could go, three ministers said, in four months, by spring 2026 or in 2027 at"
+              " 7.30"]
+    assert (answer_mismatch("When will the retirement age be scrapped?", phrase, quotes) is not None) is refused
+    assert answer_mismatch("When one authority warned parents, how many were fined?", "three", quotes) is None
+
+
+@pytest.mark.parametrize(("phrase", "refused"), [
     ("27 caps", True),  # how many caps he has, not how long he is out
     ("six weeks", False),
     ("an 18-month loan", False),
