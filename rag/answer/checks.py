@@ -173,6 +173,10 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
     if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
         return f"the language model replied {reply!r}, a number that is no date or time, to a when-question"
+    if opening and not yes_no and not _NEGATION.search(question):
+        refused = _refused_act(question, answering_sentence(phrase, quotes)[0])
+        if refused:
+            return f"the best sentences say it was not done ({refused!r}), which the question takes as done"
     if one_part and _HOW_LONG.search(question) and _not_a_duration(phrase):
         return f"the question asks how long and {phrase!r} is no length of time"
     absent = sorted(digit_numbers(_IDENTIFIER.sub("", question)) - digit_numbers(text))
@@ -275,6 +279,24 @@ def _counted(text: str) -> str | None:
         elif counted:  # "by", "in": the counted thing has ended ("the" before it is skipped)
             break
     return " ".join(counted) or None
+
+
+# A sentence that says something was not done, and the verb it says it of: "…but refused to set a target number".
+_NOT_DONE = re.compile(r"\b(?:refus(?:ed|es)|declin(?:ed|es)|fail(?:ed|s)|did not|didn't|would not|wouldn't|will not|"
+                       r"won't|has not|hasn't|have not|haven't|had not|never)\s+(?:to\s+|yet\s+|been\s+)?([a-z'-]+)",
+                       re.IGNORECASE)
+# A question that asks about something not done itself ("Why won't Starmer leave?", "What did he refuse to say?").
+_NEGATION = re.compile(r"\b(?:not|never|refus\w*|declin\w*|fail\w*|rule[sd]? out|ruling out)\b|n't\b", re.IGNORECASE)
+
+
+def _refused_act(question: str, sentence: str) -> str | None:
+    """The words of the sentence that say the act a wh-question takes as done was not done ("What target did
+    Starmer set…?": "refused to set"), if it says so."""
+    asked = terms(question).content
+    for found in _NOT_DONE.finditer(sentence):
+        if terms(found.group(1)).content & asked:
+            return found.group(0)
+    return None
 
 
 _HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)

@@ -184,6 +184,20 @@ def test_a_number_for_the_year_and_thing_asked_passes(question: str, phrase: str
     assert answer_mismatch(question, phrase, quotes) is None
 
 
+@pytest.mark.parametrize(("question", "refused"), [
+    ("What target did Starmer set for net migration?", True),  # he refused to set one
+    ("Why did Starmer refuse to set a target?", False),  # the question asks about the refusal itself
+    ("What did Starmer want net migration to do?", False),  # the sentence negates another act
+    ("Did Starmer set a target?", False),  # a yes/no question: "no" is an answer, not a refusal
+])
+def test_a_wh_question_about_an_act_the_sentence_says_was_not_done_is_a_mismatch(question: str,
+                                                                                   refused: bool) -> None:
+    quotes = ["The Prime Minister said he wanted net migration to have fallen significantly by the next general"
+              " election - but refused to set a target number."]
+    found = answer_mismatch(question, "fallen significantly", quotes)
+    assert (found is not None and "refused to set" in found) is refused
+
+
 @pytest.mark.parametrize(("phrase", "refused"), [
     ("65", True),  # an age, not when
     ("three", True),
