@@ -126,10 +126,17 @@ def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
     return all(word in there or any(near(word, other) for other in there) for word in found)
 
 
+# "Who is Alain Berset?": a question about whom a name belongs to. The model copies the name from the sentence that
+# says who he is ("Council of Europe secretary general Alain Berset"), and the quotes shown are that sentence.
+_IDENTITY = re.compile(
+    rf"^\s*(?i:(?:{_LEAD_IN})?who\s+(?:is|was))\s+(?!the\b|a\b|an\b)(?:(?:[A-Z][\w'’.-]*|of|de|van|von|du|da|al)\s*)+\??\s*$"
+)
+
+
 def _restates_question(question: str, phrase: str) -> bool:
     """Whether the phrase only restates a question whose answer must add to its words (see _ADDS_TO_QUESTION):
     it is made of the question's own words and numbers."""
-    if not _ADDS_TO_QUESTION.search(question):
+    if not _ADDS_TO_QUESTION.search(question) or _IDENTITY.match(question):
         return False
     said, asked = terms(phrase), terms(question)
     return bool(said.content) and _within(said.content, asked.content) and said.numbers <= asked.numbers
