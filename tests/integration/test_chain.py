@@ -163,6 +163,7 @@ def test_local_model_follow_up_two_turns_on_finds_the_topic(local_chain) -> None
     "What is the capital of Australia?", "How many migrants did the UK deport in 2024?",
     "What did Kemi Badenoch say about the ECHR?",  # named only in a link under an article; quotes are narration
     "What did Shabana Mahmood say about Article 8?",  # never named: the quotes are Sir Keir's words
+    "What target did Starmer set for net migration?",  # "…but refused to set a target number"
 ])
 def test_local_model_refuses_what_the_articles_do_not_say(local_chain, question: str) -> None:  # type: ignore[no-untyped-def]
     answer = local_chain.invoke(question)
@@ -176,6 +177,14 @@ def test_local_model_refuses_a_reply_that_only_repeats_the_question(local_chain)
     answer = local_chain.invoke("What is the name of the Home Secretary who has been working on the new migration deals?")
     assert answer.refused and answer.refused_at == "check", answer
     assert "only repeats the question" in (answer.refusal_reason or ""), answer.refusal_reason
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+def test_local_model_says_who_someone_is(local_chain) -> None:  # type: ignore[no-untyped-def]
+    # The model copies the name itself; the quotes shown are the sentence that says who he is.
+    answer = local_chain.invoke("Who is Alain Berset?")
+    assert not answer.refused and "secretary general" in answer.answer, answer
 
 
 # --- the select strategy's decisions, with a canned model in place of the LLM ---------------
