@@ -211,6 +211,9 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
             hedged = hedge_conflict(question, best)
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
+        ahead = _still_ahead(question, best) if yes_no else None
+        if ahead:
+            return f"the best sentences give it as still ahead ({ahead!r}): neither yes nor no"
     if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
         unknown = _UNKNOWN.search(best)
         if unknown and not _UNKNOWN.search(question):  # "Is it unclear whether…?" asks about the doubt itself
@@ -301,6 +304,24 @@ def _refused_act(question: str, sentence: str) -> str | None:
     Starmer set…?": "refused to set"), if it says so."""
     asked = terms(question).content
     for found in _NOT_DONE.finditer(sentence):
+        if terms(found.group(1)).content & asked:
+            return found.group(0)
+    return None
+
+
+# An event the text names as still to come: "next month's European indoor championships", "the upcoming final".
+_AHEAD = re.compile(r"\b(?:next|upcoming|forthcoming|coming)\s+(?:(?:week|month|year|season|weekend|summer|winter|"
+                    r"spring|autumn)(?:'s|’s|\s+s)?\s+)?((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
+
+
+def _still_ahead(question: str, sentence: str) -> str | None:
+    """The words of the sentence that name what a did-it-happen question asks about as still to come, if any:
+    "next month s european indoor championships" for "Did Claxton win a medal at the European indoor
+    championships?". Not when the question itself looks ahead ("Will she…", "next month")."""
+    if _AHEAD.search(question):
+        return None
+    asked = terms(question).content
+    for found in _AHEAD.finditer(sentence):
         if terms(found.group(1)).content & asked:
             return found.group(0)
     return None

@@ -198,6 +198,18 @@ def test_a_wh_question_about_an_act_the_sentence_says_was_not_done_is_a_mismatch
     assert (found is not None and "refused to set" in found) is refused
 
 
+@pytest.mark.parametrize(("question", "refused"), [
+    ("Did Sarah Claxton win a medal at the European indoor championships?", True),  # next month's
+    ("Did Sarah Claxton break the British record?", False),  # done, and said so
+    ("Did Claxton say she would compete at next month's championships?", False),  # the question looks ahead too
+])
+def test_yes_or_no_is_refused_where_the_sentence_gives_the_event_as_still_ahead(question: str, refused: bool) -> None:
+    quotes = ["british hurdler sarah claxton is confident she can win her first major medal at next month s european"
+              " indoor championships in madrid. the 25-year-old has already smashed the british record twice."]
+    found = answer_mismatch(question, "YES", quotes)
+    assert (found is not None and "still ahead" in found) is refused
+
+
 def test_a_question_about_whom_a_name_belongs_to_may_be_answered_with_the_name() -> None:
     quotes = ["Council of Europe secretary general Alain Berset conceded that the convention must adapt."]
     assert answer_mismatch("Who is Alain Berset?", "Alain Berset", quotes) is None
