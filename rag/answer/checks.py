@@ -71,6 +71,14 @@ _HAPPENED = re.compile(
 )
 # Replies that name no one in particular: a role or a pronoun says nothing about who X is.
 _UNNAMED = re.compile(r"^(?:the|a|an|he|she|they|it|his|her|their|we|i|you|none|unknown)\b", re.IGNORECASE)
+# A reply that is a role without an article ("Prime Minister", "Home Office source"): no name either.
+_ROLE = re.compile(
+    r"(?:(?:prime|foreign|home|deputy|former|shadow|chief|general|executive|assistant|vice|interim|first|press|"
+    r"senior|party|club|team|government|office|department|labour|tory|conservative)\s+)*(?:minister|secretary|"
+    r"president|chancellor|leader|spokes(?:man|woman|person)|chairman|chairwoman|chair|director|executive|boss|"
+    r"head|manager|coach|captain|official|source|commissioner|mp|mep|premier|ambassador)s?",
+    re.IGNORECASE,
+)
 # A speaker the question names (a capital letter somewhere), not only describes ("the referee", "his manager").
 _NAMED = re.compile(r"[A-Z]")
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "dame", "prof", "professor"})
@@ -467,7 +475,7 @@ def speaker_mismatch(
     if _unspoken(asked, around):
         return f"the best sentences are no one's words, and do not name {asked}"
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
-    if not named or _UNNAMED.match(named) or len(named) > 60:
+    if not named or _UNNAMED.match(named) or _ROLE.fullmatch(named) or len(named) > 60:
         return None
     if same_person(named, asked, context) or _spoken_about(named, sentence) or _jointly(asked, sentence):
         return None

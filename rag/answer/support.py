@@ -111,7 +111,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 # Function words are never what a hedge governs. Not rag.text's stop words: those drop "said" and "told",
 # and "would say" stated as "said" is a hedge stated as done.
 _LIGHT = _word_set("the a an of to in on at for and or but with by from as is are was were be been being has have "
-                   "had do does did that this these those it its his her their they he she we i you not no")
+                   "had do does did doing done that this these those it its his her their they he she we i you not no")
 
 
 def month_may(tokens: Sequence[str], i: int) -> bool:

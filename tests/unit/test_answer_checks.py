@@ -422,7 +422,8 @@ def test_a_sentence_that_names_the_person_or_reports_words_is_left_to_the_model(
     assert asked  # the model was asked who speaks
 
 
-@pytest.mark.parametrize("reply", ["NONE", "The prime minister", "he", "Nathalie Dechy", ""])
+@pytest.mark.parametrize("reply", ["NONE", "The prime minister", "Prime Minister", "Home Office source", "he",
+                                   "Nathalie Dechy", ""])
 def test_a_role_a_pronoun_none_or_the_same_person_is_no_mismatch(reply: str) -> None:
     spans = ["Nathalie Dechy said: I'm really upset about it."]
     ask, _ = _reply(reply)
@@ -483,6 +484,9 @@ def test_a_claim_stating_as_done_what_the_evidence_only_expects_is_vetoed(claim:
     # a stance is what is stated, not what it is taken on: the opponents "would leave", Starmer ruled it out
     ("Did Starmer rule out leaving the ECHR?", "Starmer ruled out quitting the ECHR. Reform would leave the ECHR."),
     ("Lammy refused to quit the treaty.", "Lammy refused. Reform would quit the treaty."),
+    # a form of "do" is no act of its own: "what we want to do" hedges nothing the question asks
+    ("Which countries did Farage say Starmer was doing trade deals with?",
+     "He is boasting about trade deals with India, which is what we want to do."),
 ])
 def test_a_hedge_kept_by_the_claim_or_a_word_stated_plainly_is_no_conflict(claim: str, evidence: str) -> None:
     from rag.answer.support import hedge_conflict
