@@ -198,6 +198,12 @@ def test_a_wh_question_about_an_act_the_sentence_says_was_not_done_is_a_mismatch
     assert (found is not None and "refused to set" in found) is refused
 
 
+def test_a_long_question_of_capitals_is_read_in_one_pass() -> None:
+    # The identity pattern once let its name words split a run of capitals every way (exponential backtracking).
+    question = "Who is " + "A" * 1990 + "!"
+    assert answer_mismatch(question, "A", [question]) is None
+
+
 @pytest.mark.parametrize(("question", "refused"), [
     ("Did Sarah Claxton win a medal at the European indoor championships?", True),  # next month's
     ("Did Sarah Claxton break the British record?", False),  # done, and said so
