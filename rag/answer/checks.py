@@ -46,7 +46,7 @@ _NUMBER_WORD = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|"
     r"seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half|double|triple)\b", re.IGNORECASE,
 )
-_CURRENCY = re.compile(r"[£$€¥]|\d\s*(?:m|bn|k)\b|\b(?:pounds?|euros?|dollars?|pence|francs?|rand|yen|cents?)\b",
+_CURRENCY = re.compile(r"[£$€¥]|\d\s*(?:m|bn|k|p)\b|\b(?:pounds?|euros?|dollars?|pence|francs?|rand|yen|cents?)\b",
                        re.IGNORECASE)
 # "What did X say…", "How does X describe…": questions about someone's words, and who X is.
 SPEECH = re.compile(
@@ -183,7 +183,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model's answer {phrase!r} only repeats the question"
     if one_part and _REASON.search(question) and _only_names(phrase):
         return f"the language model's answer {phrase!r} is a name, not a reason"
-    if one_part and _MONEY.search(question) and not _CURRENCY.search(phrase):
+    if one_part and _MONEY.search(question) and not (_CURRENCY.search(phrase) and _a_sum_there(phrase, text)):
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
@@ -334,6 +334,22 @@ def _still_ahead(question: str, sentence: str) -> str | None:
         if terms(found.group(1)).content & asked:
             return found.group(0)
     return None
+
+
+# An amount written as money: "£1.7m", "$25 000", "25m pounds", "three pence".
+_SUM = re.compile(
+    r"[£$€¥]\s*\d[\d,. ]*\s*(?:m|bn|k)?|(?:\d[\d,. ]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"twelve|twenty|fifty|hundred))\s*(?:m|bn|k|million|billion)?\s*(?:pounds?|euros?|dollars?|pence|p|francs?|"
+    r"rand|yen)\b", re.IGNORECASE)
+
+
+def _a_sum_there(phrase: str, text: str) -> bool:
+    """Whether the quotes write the phrase's amount as money: "1.7m" (or "£1.7m", the sign the model's own) where
+    they say "1.7m people" is a count, not a sum."""
+    wanted = digit_numbers(phrase)
+    if not wanted:
+        return True  # "a million pounds" in words: not this check's to judge
+    return any(terms(found.group(0)).numbers & wanted for found in _SUM.finditer(text))
 
 
 _HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)

@@ -216,6 +216,22 @@ def test_yes_or_no_is_refused_where_the_sentence_gives_the_event_as_still_ahead(
     assert (found is not None and "still ahead" in found) is refused
 
 
+@pytest.mark.parametrize(("phrase", "refused"), [
+    ("1.7m", True),  # 1.7m people: a count
+    ("£1.7m", True),  # the sign is the model's own
+    ("£103m", False),
+    ("25m", False),  # "25m pounds"
+    ("$25,000", False),
+    ("3 pence", False),  # "three pence"
+    ("50p", False),
+])
+def test_a_sum_must_be_money_where_the_quotes_give_it(phrase: str, refused: bool) -> None:
+    quotes = ["there are 1.7m people needing care. the club had a debt of £103m, a budget of 25m pounds and a $25 000"
+              " fee. the three pence income tax and a 50p rise."]
+    found = answer_mismatch("How much will the care plans cost?", phrase, quotes)
+    assert (found is not None and "sum of money" in found) is refused
+
+
 def test_a_question_about_whom_a_name_belongs_to_may_be_answered_with_the_name() -> None:
     quotes = ["Council of Europe secretary general Alain Berset conceded that the convention must adapt."]
     assert answer_mismatch("Who is Alain Berset?", "Alain Berset", quotes) is None
