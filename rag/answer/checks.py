@@ -491,6 +491,9 @@ def speaker_mismatch(
         return f"the best sentences quote {relative}, not {asked}"
     if _unspoken(asked, around):
         return f"the best sentences are no one's words, and do not name {asked}"
+    referred = _pronoun_speaker(sentence, around)
+    if referred and not _mentions(around, asked) and not same_person(referred, asked, context):
+        return f"the best sentences quote {referred}, not {asked}"
     named = " ".join(ask(speaker_messages(around, sentence)).split()).strip(" .\"'")
     if not named or _UNNAMED.match(named) or _ROLE.fullmatch(named) or len(named) > 60:
         return None
@@ -544,6 +547,23 @@ _REPORTING = re.compile(
     r"writes|writing|believes|believed|thinks|thought|accused|accuses|revealed|confirmed|announced|acknowledged|"
     r"stressed|suggested|denied|asked|replied|commented|declared|noted|maintained|feels|felt|hopes|hoped|quoted|"
     r"spoke|speaking|statement|interview)\b|[\"“”]", re.IGNORECASE)
+
+
+# Words given to "he" or "she" ("but he argued: we mustn't be frightened…"), and someone named with a title.
+_PRONOUN_SAYS = re.compile(r"\b(?:he|she)\s+(?:said|says|argued|added|told|warned|insisted|explained|admitted|"
+                           r"claimed)\b")
+_TITLED = re.compile(r"\b(?:mr|mrs|ms|dr|sir|lord|lady)\s+([a-z][\w'-]+)")
+
+
+def _pronoun_speaker(sentence: str, around: str) -> str | None:
+    """Whom "he said" refers to, when the sentence before it names one titled person and no one else ("mr howard
+    acknowledged there were genuine concerns. but he argued: …" → "mr howard"); None otherwise."""
+    text, said = _lowered(around), _lowered(sentence).strip()
+    if not _PRONOUN_SAYS.search(said) or _TITLED.search(said) or said not in text:
+        return None
+    before = _sentences(text[: text.index(said)])[-1:]
+    found = {m.group(0) for m in _TITLED.finditer(before[0])} if before else set()
+    return found.pop() if len(found) == 1 else None
 
 
 def _mentions(text: str, person: str) -> bool:

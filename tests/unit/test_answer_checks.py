@@ -444,6 +444,21 @@ def test_a_sentence_that_names_the_person_or_reports_words_is_left_to_the_model(
     assert asked  # the model was asked who speaks
 
 
+def test_words_given_to_he_after_a_sentence_naming_someone_else_are_theirs() -> None:
+    span = ("mr howard acknowledged there were genuine concerns about stem cell research. but he argued: we mustn t be"
+            " frightened of change or nostalgic about the past.")
+    context = f"{span} george bush opposed extending it."
+    ask, asked = _reply("NONE")
+    found = speaker_mismatch("What did George Bush say about stem cell research?", "not be frightened of change",
+                             [span], context, ask)
+    assert found == "the best sentences quote mr howard, not George Bush" and not asked
+    # His own words pass; so does "he" after a sentence naming two people (no telling which).
+    assert speaker_mismatch("What did Michael Howard say?", "not be frightened of change", [span],
+                            f"{context} michael howard", ask) is None
+    two = span.replace("mr howard acknowledged", "mr howard told mr bush")
+    assert speaker_mismatch("What did George Bush say?", "not be frightened", [two], f"{two} george bush", ask) is None
+
+
 @pytest.mark.parametrize("reply", ["NONE", "The prime minister", "Prime Minister", "Home Office source", "he",
                                    "Nathalie Dechy", ""])
 def test_a_role_a_pronoun_none_or_the_same_person_is_no_mismatch(reply: str) -> None:
