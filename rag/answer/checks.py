@@ -46,8 +46,8 @@ _NUMBER_WORD = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|"
     r"seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half|double|triple)\b", re.IGNORECASE,
 )
-_CURRENCY = re.compile(r"[£$€¥]|\d\s*(?:m|bn|k|p)\b|\b(?:pounds?|euros?|dollars?|pence|francs?|rand|yen|cents?)\b",
-                       re.IGNORECASE)
+_MONEY_WORDS = r"pounds?|euros?|dollars?|pence|francs?|rand|yen"
+_CURRENCY = re.compile(rf"[£$€¥]|\d\s*(?:m|bn|k|p)\b|\b(?:{_MONEY_WORDS}|cents?)\b", re.IGNORECASE)
 # "What did X say…", "How does X describe…": questions about someone's words, and who X is.
 SPEECH = re.compile(
     r"^\s*(?:what|how)\s+(?:did|does|do|has|have|had|will|would|was|is)\s+(?P<speaker>.+?)\s+"
@@ -189,8 +189,9 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
     if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
         return f"the language model replied {reply!r}, a number that is no date or time, to a when-question"
+    copied_from = answering_sentence(phrase, quotes)[0]  # the sentence the phrase was copied from
     if opening and not yes_no and not _NEGATION.search(question):
-        refused = _refused_act(question, answering_sentence(phrase, quotes)[0])
+        refused = _about_question(_NOT_DONE, question, copied_from)
         if refused:
             return f"the best sentences say it was not done ({refused!r}), which the question takes as done"
     if one_part and _HOW_LONG.search(question) and _not_a_duration(phrase):
@@ -198,8 +199,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     absent = sorted(digit_numbers(_IDENTIFIER.sub("", question)) - digit_numbers(text))
     if absent:
         return f"the best sentences never mention {', '.join(absent)}, which the question asks about"
-    # The sentence a copied number comes from says what it is a number of, once for both checks below.
-    numbered = answering_sentence(phrase, quotes)[0] if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase) else ""
+    # The sentence a copied number comes from says what it is a number of, for both checks below.
+    numbered = copied_from if _DIGIT.search(phrase) or _NUMBER_WORD.search(phrase) else ""
     # Only for a sum: a count ("just 24 issued", for how many fines) has no money role, whatever words are near it.
     roles = money_roles(question) if _MONEY.search(question) or _CURRENCY.search(phrase) else frozenset()
     if roles and _DIGIT.search(phrase):
@@ -220,7 +221,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
             hedged = hedge_conflict(question, best)
         if hedged:
             return f"the best sentences do not say it happened: {hedged!r} only as expected, planned or possible"
-        ahead = _still_ahead(question, best) if yes_no else None
+        # What the question asks about, named as still to come; not when the question looks ahead itself.
+        ahead = _about_question(_AHEAD, question, best) if yes_no and not _AHEAD.search(question) else None
         if ahead:
             return f"the best sentences give it as still ahead ({ahead!r}): neither yes nor no"
     if yes_no:  # "…though it is unclear if that will be in time for the games": neither yes nor no
@@ -308,11 +310,12 @@ _NOT_DONE = re.compile(r"\b(?:refus(?:ed|es)|declin(?:ed|es)|fail(?:ed|s)|did no
 _NEGATION = re.compile(r"\b(?:not|never|refus\w*|declin\w*|fail\w*|rule[sd]? out|ruling out)\b|n't\b", re.IGNORECASE)
 
 
-def _refused_act(question: str, sentence: str) -> str | None:
-    """The words of the sentence that say the act a wh-question takes as done was not done ("What target did
-    Starmer set…?": "refused to set"), if it says so."""
+def _about_question(pattern: re.Pattern[str], question: str, sentence: str) -> str | None:
+    """The first match of ``pattern`` in the sentence whose group 1 holds one of the question's own words: what
+    the sentence says of the thing asked about ("refused to set" for "What target did Starmer set…?", "next
+    month s european indoor championships" for "Did Claxton win a medal at the European indoor championships?")."""
     asked = terms(question).content
-    for found in _NOT_DONE.finditer(sentence):
+    for found in pattern.finditer(sentence):
         if terms(found.group(1)).content & asked:
             return found.group(0)
     return None
@@ -323,24 +326,12 @@ _AHEAD = re.compile(r"\b(?:next|upcoming|forthcoming|coming)\s+(?:(?:week|month|
                     r"spring|autumn)(?:'s|’s|\s+s)?\s+)?((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
 
 
-def _still_ahead(question: str, sentence: str) -> str | None:
-    """The words of the sentence that name what a did-it-happen question asks about as still to come, if any:
-    "next month s european indoor championships" for "Did Claxton win a medal at the European indoor
-    championships?". Not when the question itself looks ahead ("Will she…", "next month")."""
-    if _AHEAD.search(question):
-        return None
-    asked = terms(question).content
-    for found in _AHEAD.finditer(sentence):
-        if terms(found.group(1)).content & asked:
-            return found.group(0)
-    return None
 
 
 # An amount written as money: "£1.7m", "$25 000", "25m pounds", "three pence".
 _SUM = re.compile(
     r"[£$€¥]\s*\d[\d,. ]*\s*(?:m|bn|k)?|(?:\d[\d,. ]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"twelve|twenty|fifty|hundred))\s*(?:m|bn|k|million|billion)?\s*(?:pounds?|euros?|dollars?|pence|p|francs?|"
-    r"rand|yen)\b", re.IGNORECASE)
+    rf"twelve|twenty|fifty|hundred))\s*(?:m|bn|k|million|billion)?\s*(?:{_MONEY_WORDS}|p)\b", re.IGNORECASE)
 
 
 def _a_sum_there(phrase: str, text: str) -> bool:
@@ -350,17 +341,6 @@ def _a_sum_there(phrase: str, text: str) -> bool:
     if not wanted:
         return True  # "a million pounds" in words: not this check's to judge
     return any(terms(found.group(0)).numbers & wanted for found in _SUM.finditer(text))
-
-
-_HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)
-# What "how long" may be answered in, as stems: time, distance, and what a ban or a lay-off is counted in.
-_DURATION = re.compile(
-    r"(?:second|sec|minut|min|hour|hr|day|night|week|fortnight|month|year|yr|season|term|decad|centuri|"
-    r"metr|meter|m|km|kilometr|mile|feet|foot|yard|inch|cm|game|match|fixtur|round|lap|race|test|innings|"
-    r"tournament|sentenc|spell|stint|weekend|half|quarter|period|session)(?:s|es)?"
-)
-# Words that write an amount rather than say what it counts ("103 million pounds" is "£103m"), as stems.
-_SCALE = re.compile(r"(?:thousand|million|billion|trillion|m|bn|k|pound|dollar|euro|penc|cent|per|percent)s?")
 
 
 # A reply that is a number alone: "65", "£5m", "31%", "three". Not a year ("2027") or a clock time ("7.30").
@@ -374,6 +354,17 @@ def _bare_number(phrase: str) -> bool:
     if not _BARE_NUMBER.fullmatch(reply) or _YEAR.fullmatch(reply) or _CLOCK.fullmatch(reply):
         return False
     return bool(_DIGIT.search(reply)) or bool(_NUMBER_WORD.fullmatch(reply))
+
+
+_HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)
+# What "how long" may be answered in, as stems: time, distance, and what a ban or a lay-off is counted in.
+_DURATION = re.compile(
+    r"(?:second|sec|minut|min|hour|hr|day|night|week|fortnight|month|year|yr|season|term|decad|centuri|"
+    r"metr|meter|m|km|kilometr|mile|feet|foot|yard|inch|cm|game|match|fixtur|round|lap|race|test|innings|"
+    r"tournament|sentenc|spell|stint|weekend|half|quarter|period|session)(?:s|es)?"
+)
+# Words that write an amount rather than say what it counts ("103 million pounds" is "£103m"), as stems.
+_SCALE = re.compile(r"(?:thousand|million|billion|trillion|m|bn|k|pound|dollar|euro|penc|cent|per|percent)s?")
 
 
 def _not_a_duration(phrase: str) -> bool:
