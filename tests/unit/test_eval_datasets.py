@@ -778,3 +778,47 @@ def test_blind3_key_fact_words_appear_in_the_source_articles(
 ) -> None:
     _check_key_fact_words(blind3_questions, bbc_rows, seeded=5, bbc=25)
     _check_distinct_sources(blind3_questions, bbc_rows, per_category=10)
+
+
+# ------------------------------------------------------------------ blind4.jsonl (a fourth blind set, unread rows)
+
+BLIND4_FILE = ROOT / "evals" / "datasets" / "blind4.jsonl"
+BLIND4_ANSWERABLE_KINDS = {"who_said": 4, "number": 3, "reason": 3, "result": 3, "yes_no": 3, "who_is": 3,
+                           "two_part": 3, "follow_up": 3}
+BLIND4_UNANSWERABLE_KINDS = {"missing_detail": 4, "other_speaker": 4, "outcome_of_preview": 4, "cause_not_given": 4,
+                             "number_other_role": 5, "out_of_corpus": 4}
+
+
+@pytest.fixture(scope="module")
+def blind4_questions() -> list[EvalQuestion]:
+    return load_questions(BLIND4_FILE)
+
+
+def test_blind4_questions_kinds_answers_refusals_and_splits(blind4_questions: list[EvalQuestion]) -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    qs, ignored = load_questions_with_notes(BLIND4_FILE)
+    assert qs == blind4_questions and ignored == ["kind"]
+    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND4_FILE)}
+    assert Counter(kinds[q.id] for q in qs if q.answerable) == BLIND4_ANSWERABLE_KINDS
+    assert Counter(kinds[q.id] for q in qs if not q.answerable) == BLIND4_UNANSWERABLE_KINDS
+    assert [q.id for q in qs] == [f"q{n:02d}" for n in range(1, 51)]
+    assert [q.answerable for q in qs] == [True] * 25 + [False] * 25
+    for q in qs:
+        assert q.split == ("dev" if int(q.id[1:]) % 2 else "test"), q.id
+        assert bool(q.history) == (kinds[q.id] == "follow_up"), q.id
+        if q.answerable:
+            assert q.sources and all(re.fullmatch(r"[0-9]{3}|[0-9]{4}", s) for s in q.sources), q.id
+            assert 2 <= len(q.key_facts) <= 3 and len(set(q.sources)) == len(q.sources), q.id
+        else:
+            assert not q.sources and not q.key_facts and q.reference_answer.startswith("The articles do not say"), q.id
+    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE, BLIND3_FILE)
+    reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
+    assert not reused, f"blind4 reuses another dataset's articles: {sorted(reused)}"
+
+
+def test_blind4_key_fact_words_appear_in_the_source_articles(
+    blind4_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    _check_key_fact_words(blind4_questions, bbc_rows, seeded=1, bbc=24)
+    _check_distinct_sources(blind4_questions, bbc_rows, per_category=10)
