@@ -125,6 +125,19 @@ def _only_names(phrase: str) -> bool:
     return len(named) >= 2 and all(t[0].isupper() and not is_stopword(t.lower()) for t in named)
 
 
+# A phrase that only says who spoke and where or when ("He said at his monthly news conference.", "Collins told
+# BBC Radio Five Live."): it answers where, when or to whom it was said, and nothing else.
+_SAYS_VERB = r"(?:said|says|added|adds|explained|insisted|argued|claimed|stated|wrote|commented|replied|told|tells)"
+_ATTRIBUTION_ONLY = re.compile(
+    rf"^\s*(?:he|she|they|we|i|it|[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){{0,3}})\s+{_SAYS_VERB}"
+    r"(?:\s+(?:the\s+)?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)?"  # told (the) BBC Radio Five Live
+    r"(?:\s+(?:at|in|on|to|during|after|before|from|while|this|last|yesterday|today|earlier|later)\b"
+    r"(?:\s+(?!that\b|is\b|was\b|were\b|are\b|would\b|will\b|had\b|has\b|could\b|should\b)[\w'’.-]+){0,6})?"
+    r"\s*[.!]?\s*$"
+)
+_WHERE_WHEN_WHOM = re.compile(r"\b(?:where|when|who|whom)\b", re.IGNORECASE)
+
+
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
     """Whether every stem of ``found`` is in ``there``, up to a participle's ending that Snowball keeps."""
     def near(a: str, b: str) -> bool:  # "fall"/"fallen", "give"/"given"; not "republ"/"republican"
@@ -181,6 +194,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model replied {reply!r}, which does not say which of {offered.group(0)!r}"
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
+    if not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question):
+        return f"the language model's answer {phrase!r} only says who spoke, not what the question asks"
     if one_part and _REASON.search(question) and _only_names(phrase):
         return f"the language model's answer {phrase!r} is a name, not a reason"
     if one_part and _MONEY.search(question) and not (_CURRENCY.search(phrase) and _a_sum_there(phrase, text)):
@@ -482,6 +497,8 @@ def speaker_mismatch(
         return f"the best sentences quote {relative}, not {asked}"
     if _unspoken(asked, around):
         return f"the best sentences are no one's words, and do not name {asked}"
+    if _mentions(_quote_opener(sentence, around), asked):  # "klinsmann said: … he must be playing regularly."
+        return None
     referred = _pronoun_speaker(sentence, around)
     if referred and not _mentions(around, asked) and not same_person(referred, asked, context):
         return f"the best sentences quote {referred}, not {asked}"
@@ -555,6 +572,26 @@ def _pronoun_speaker(sentence: str, around: str) -> str | None:
     before = _sentences(text[: text.index(said)])[-1:]
     found = {m.group(0) for m in _TITLED.finditer(before[0])} if before else set()
     return found.pop() if len(found) == 1 else None
+
+
+# A quote opened by its speaker and a colon ("klinsmann said: it will be difficult…"), in text without quotation marks.
+_QUOTE_OPENER = re.compile(rf"\b((?:[a-z][\w'-]*\s+){{0,3}}[a-z][\w'-]*)\s+{_SAYS}\s*:")
+
+
+def _quote_opener(sentence: str, around: str) -> str:
+    """Who opened, with "X said:", the quote the sentence goes on with, when no one else is reported in between
+    ("klinsmann said: it will be difficult… if jens is not arsenal's number one keeper that is a problem for me.
+    he must be playing regularly." → "…klinsmann"); "" otherwise."""
+    text, said = _lowered(around), _lowered(sentence).strip()
+    if not said or said not in text:
+        return ""
+    before = text[: text.rindex(said)]
+    opener = None
+    for opener in _QUOTE_OPENER.finditer(before):
+        pass
+    if opener is None or _REPORTING.search(before[opener.end():]) or _REPORTING.search(said):
+        return ""
+    return opener.group(1)
 
 
 def _mentions(text: str, person: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from rag.ingest.chunking import split_sentences
-from rag.text import SPACED_THOUSANDS, missing_names, stemmer, terms
+from rag.text import SPACED_THOUSANDS, is_stopword, missing_names, names, stemmer, terms
 
 # What a sum of money is in a sentence, from the words around it: "paid £103m" and "a debt of £103m" give the same
 # number different roles, and a claim that moves a number from one role to another is not supported.
@@ -172,12 +172,15 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
         if _hedge_at(there, i):
             reach = _HEDGE_REACH + (1 if there[i] in _HEDGES_BEFORE_TO else 0)  # "to" is not one of the words
             governed.update(range(i + 1, i + 1 + reach))
+    # Three-letter verbs are what a result turns on ("win", "tie", "ban"); not function words or a name's part ("Old").
+    short = {w for w in said if len(w) == 3 and is_stopword(w)} | names(claim)
     stem = stemmer().stemWord
     where: dict[str, list[int]] = {}
     for i, word in enumerate(there):
         where.setdefault(stem(word), []).append(i)
     for at, word in enumerate(said):
-        if at in stance_of or word in _LIGHT or word in _WHEN or len(word) < 4 or any(ch.isdigit() for ch in word):
+        if (at in stance_of or word in _LIGHT or word in _WHEN or len(word) < 3 or (len(word) == 3 and word in short)
+                or any(ch.isdigit() for ch in word)):
             continue
         found = where.get(stem(word))
         if found and all(i in governed for i in found):
