@@ -217,9 +217,33 @@ _NATION_WORDS = _same_nation()
 
 def missing_names(text: str, context: str) -> frozenset[str]:
     """Names in text that context never mentions (a swapped speaker, an invented person). A country is
-    mentioned by the word for its people and the other way round ("Denmark" by "Danish")."""
+    mentioned by the word for its people and the other way round ("Denmark" by "Danish"), and a name written
+    in capitals by the words it abbreviates ("SNP" by "the scottish national party")."""
     known = words(context)
-    return frozenset(name for name in names(text) - known if not _NATION_WORDS.get(name, frozenset()) & known)
+    missing = {name for name in names(text) - known if not _NATION_WORDS.get(name, frozenset()) & known}
+    acronyms = {found.lower() for found in _ACRONYM.findall(fold_accents(text))} & missing
+    return frozenset(missing - {name for name in acronyms if _spelled_out(name, context)})
+
+
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_SPELLING_FILLERS = frozenset({"of", "and", "the", "for", "&"})
+
+
+def _spelled_out(acronym: str, context: str) -> bool:
+    """Whether consecutive words of context begin with the acronym's letters in turn ("snp": "scottish national
+    party"; "of", "and", "the" and "for" may come between, as in "football association of wales")."""
+    tokens = re.findall(r"[a-z][a-z'-]*|&", fold_accents(context).lower())
+    for start in range(len(tokens)):
+        at, matched = start, 0
+        while at < len(tokens) and matched < len(acronym):
+            if tokens[at][0] == acronym[matched]:
+                matched += 1
+            elif not (matched and tokens[at] in _SPELLING_FILLERS):
+                break
+            at += 1
+        if matched == len(acronym):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

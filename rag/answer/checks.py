@@ -21,7 +21,7 @@ from rag.answer.extractive import is_yes_no
 from rag.answer.prompts import NONE, sanitize_evidence
 from rag.answer.support import digit_numbers, hedge_conflict, money_roles, role_conflict
 from rag.ingest.chunking import split_sentences
-from rag.text import SPACED_THOUSANDS, fold_accents, is_stopword, names, terms, words
+from rag.text import SPACED_THOUSANDS, fold_accents, is_stopword, missing_names, names, terms, words
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # The question word that opens the question ("And what…", "According to X, who…" count too).
@@ -91,7 +91,8 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lord", "lady", "da
 # question's noun from quotes that do hold the answer (see evals/README.md), and so does "Michael Howard is
 # visiting Conservative candidates" for "Which two candidates is Michael Howard visiting?".
 _ADDS_TO_QUESTION = re.compile(
-    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were))\b|\b(?:name|title)\s+of\b",
+    rf"^\s*(?:{_LEAD_IN})?(?:why|how|when|where|who\s+(?:is|was|are|were)|what\s+reasons?)\b|\b(?:name|title)\s+of\b|"
+    rf"^\s*(?:{_LEAD_IN})?what\b[^?]*\bfor\s*\?\s*$",  # "What did Mido apologise for?" asks a reason too
     re.IGNORECASE,
 )
 
@@ -136,6 +137,30 @@ _ATTRIBUTION_ONLY = re.compile(
     r"\s*[.!]?\s*$"
 )
 _WHERE_WHEN_WHOM = re.compile(r"\b(?:where|when|who|whom)\b", re.IGNORECASE)
+
+
+# "Who won the final between Johansson and Dent?" offers its answers: a third name ("Leicester", the next round's
+# opponent in a preview) answers something else. A draw or a score answers too.
+_WHO_PREVAILED = re.compile(
+    rf"^\s*(?:{_LEAD_IN})?(?:who|which\s+(?:team|side|club|player|country|party|candidate|one))\s+(?:won|went\s+through|"
+    r"progressed|advanced|qualified|prevailed|triumphed|lost|came\s+out\s+on\s+top|got\s+through)\b", re.IGNORECASE)
+_OFFERED = re.compile(r"\bbetween\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)(?=\s+(?:at|in|on|last|this|for|during|after|"
+                      r"before)\b|\s*[?,.]|\s*$)|,\s*(?P<c>[^,?]+?)\s+or\s+(?P<d>[^,?]+?)\s*\?\s*$", re.IGNORECASE)
+_NO_WINNER = re.compile(r"\b(?:draw|drew|drawn|level|tied|neither|nobody|no\s+one|replay)\b|\d+\s*-\s*\d+",
+                        re.IGNORECASE)
+
+
+def _neither_offered(question: str, phrase: str) -> str | None:
+    """The two sides a who-won question offers ("between Blackburn and Burnley"), when the phrase names neither of
+    them and gives no draw or score; None otherwise."""
+    offered = _OFFERED.search(question) if _WHO_PREVAILED.match(question) else None
+    if offered is None or _NO_WINNER.search(phrase):
+        return None
+    sides = [side for side in offered.groupdict().values() if side]
+    said = terms(phrase).content
+    if not said or any(said & terms(side).content for side in sides):
+        return None
+    return " and ".join(sides)
 
 
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
@@ -196,6 +221,9 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model's answer {phrase!r} only repeats the question"
     if not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question):
         return f"the language model's answer {phrase!r} only says who spoke, not what the question asks"
+    neither = _neither_offered(question, phrase) if not yes_no else None
+    if neither:
+        return f"the language model's answer {phrase!r} is neither of the two the question asks about ({neither})"
     if one_part and _REASON.search(question) and _only_names(phrase):
         return f"the language model's answer {phrase!r} is a name, not a reason"
     if one_part and _MONEY.search(question) and not (_CURRENCY.search(phrase) and _a_sum_there(phrase, text)):
@@ -225,7 +253,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     counted = _counts_another(question, phrase, numbered) if numbered else None
     if counted:
         return f"the best sentences do not say it: {phrase!r} {counted}"
-    unnamed = sorted((names(phrase) & names(question)) - words(text))
+    unnamed = sorted(missing_names(phrase, text) & names(question))
     if unnamed:
         return f"the language model's answer names {', '.join(unnamed)}, whom the best sentences never mention"
     # A bare yes or no rests on the sentence that best matches the question.
@@ -497,6 +525,9 @@ def speaker_mismatch(
         return f"the best sentences quote {relative}, not {asked}"
     if _unspoken(asked, around):
         return f"the best sentences are no one's words, and do not name {asked}"
+    invented = re.search(rf"\b{_SAYS}\b", _lowered(phrase))
+    if invented and not _REPORTING.search(around) and not _FIRST_PERSON.search(around):
+        return f"the best sentences report no one's words: {invented.group(0)!r} is the language model's own"
     if _mentions(_quote_opener(sentence, around), asked):  # "klinsmann said: … he must be playing regularly."
         return None
     referred = _pronoun_speaker(sentence, around)

@@ -34,6 +34,8 @@ QUOTES = [
     ("How did the club get into debt?", "The club had a debt", "only repeats the question"),
     ("What is the name of the club's board?", "the board", "only repeats the question"),
     ("Who was the club's manager in 2004?", "the club", "only repeats the question"),
+    ("What did Mido join Tottenham for?", "joined Tottenham", "only repeats the question"),  # a reason, asked with "for"
+    ("What reasons did Mido give for joining Tottenham?", "Mido has joined Tottenham", "only repeats the question"),
     ("What did Mido say about Channel 4 in 2006?", "Mido has joined", "never mention 2006"),  # a year still counts
     # Two opposite answers offered: yes or no picks neither.
     ("Did the fans vote for or against the board?", "YES", "does not say which of 'for or against'"),
@@ -61,6 +63,7 @@ def test_a_phrase_that_does_not_fit_the_question_is_a_mismatch(question: str, ph
     ("Which two clubs did Mido join?", "Mido has joined"),  # nor "which two…": the quote may name them
     ("How did Roma react to Tottenham's Article 8 plans?", "Mido has joined"),  # "Article 8" names, not counts
     ("Did Mido come from Roma or Lazio?", "YES"),  # "or" between two clubs may ask either way: not held
+    ("What did Mido join Tottenham for?", "an 18-month loan from Roma"),  # adds to the question
 ])
 def test_a_phrase_that_fits_the_question_passes(question: str, phrase: str) -> None:
     assert answer_mismatch(question, phrase, QUOTES) is None
@@ -99,6 +102,20 @@ def test_a_phrase_that_only_says_who_spoke_answers_only_where_when_or_to_whom() 
     # what was said after the attribution is an answer
     assert answer_mismatch("How did Collins react to the draw?", "Collins told BBC Radio Five Live he was happy",
                            quotes) is None
+
+
+def test_a_who_won_question_offering_two_sides_is_not_answered_with_a_third() -> None:
+    quotes = ["blackburn v burnley at ewood park. the winners are at home to leicester in the quarter-finals. joachim"
+              " johansson beat taylor dent 7-5 6-3 in the adelaide final."]
+    replay = "Who went through in the FA Cup replay between Blackburn and Burnley at Ewood Park?"
+    assert "neither of the two" in (answer_mismatch(replay, "Leicester", quotes) or "")
+    assert "neither of the two" in (answer_mismatch("Who won, Blackburn or Burnley?", "Leicester", quotes) or "")
+    assert answer_mismatch(replay, "Burnley", quotes) is None  # one of the two
+    final = "Who won the Adelaide final between Joachim Johansson and Taylor Dent?"
+    assert answer_mismatch(final, "Johansson", quotes) is None
+    assert answer_mismatch(final, "7-5 6-3", quotes) is None  # a score answers too
+    # only a who-won question offers its answer: a scorer is someone else
+    assert answer_mismatch("Who scored in the replay between Blackburn and Burnley?", "Leicester", quotes) is None
 
 
 def test_a_name_is_not_a_reason() -> None:
@@ -473,6 +490,16 @@ def test_words_given_to_he_after_a_sentence_naming_someone_else_are_theirs() -> 
     assert speaker_mismatch("What did George Bush say?", "not be frightened", [two], f"{two} george bush", ask) is None
 
 
+def test_an_attribution_the_model_adds_to_narration_is_its_own() -> None:
+    span = "mido was axed by former coach marco tardelli after failing to answer a national call-up."
+    ask, asked = _reply("Marco Tardelli")
+    question = "What did Marco Tardelli say about Mido?"
+    found = speaker_mismatch(question, "Marco Tardelli said Mido was axed by former coach.", [span], span, ask)
+    assert found == "the best sentences report no one's words: 'said' is the language model's own" and not asked
+    quoted = f"{span} tardelli said he was disappointed."  # words the quotes do report
+    assert speaker_mismatch(question, "Tardelli said he was disappointed", [quoted], quoted, ask) is None
+
+
 def test_a_quote_opened_with_the_persons_name_and_a_colon_goes_on_in_their_words() -> None:
     span = ("klinsmann said: it will be difficult for any of our players if he is not a first-choice at his club. if jens"
             " is not arsenal s number one keeper that is a problem for me. he must be playing regularly.")
@@ -660,3 +687,12 @@ def test_certainty_the_evidence_lacks_is_an_overstatement(claim: str, evidence: 
     assert lexical_support(claim, evidence).overstated == (word is not None)
     if word is not None:
         assert vetoed(lexical_support(claim, evidence))
+
+
+def test_a_name_the_quotes_spell_out_is_mentioned() -> None:
+    quotes = ["but the scottish national party and the tories say the issue of super-casinos should be decided in scotland"]
+    question = "What do the SNP and the Tories say about super-casinos?"
+    assert answer_mismatch(question, "The SNP and the Tories say the issue should be decided in Scotland", quotes) is None
+    found = answer_mismatch("What do the BNP and the Tories say?", "The BNP and the Tories say it should be decided in scotland",
+                            quotes)
+    assert found is not None and "names bnp" in found

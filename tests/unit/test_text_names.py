@@ -56,3 +56,21 @@ def test_a_country_is_named_by_the_word_for_its_people(text: str, context: str) 
 
 def test_another_country_is_still_missing() -> None:
     assert missing_names("What did Sweden's prime minister write?", "his Danish counterpart wrote") == {"sweden"}
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("What do the SNP and the Tories say about super-casinos?", "the scottish national party and the tories say"),
+        ("What did the FAW decide?", "the football association of wales decided"),
+        ("Was the UK consulted?", "the united kingdom was consulted"),
+    ],
+)
+def test_a_name_in_capitals_is_named_by_the_words_it_abbreviates(text: str, context: str) -> None:
+    assert missing_names(text, context) == frozenset()
+
+
+def test_an_abbreviation_the_context_does_not_spell_out_is_still_missing() -> None:
+    assert missing_names("What did the BNP say?", "the scottish national party said") == {"bnp"}
+    # only a name written in capitals is read as an abbreviation: "Snp" is a name like any other
+    assert missing_names("What did Snp say?", "the scottish national party said") == {"snp"}
