@@ -219,7 +219,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the language model replied {reply!r}, which does not say which of {offered.group(0)!r}"
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
-    if not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question):
+    # Not for "What did X say…?": there "Strachan told the BBC." points at X's words, which the speaker check reads.
+    if not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question) and speaker(question) is None:
         return f"the language model's answer {phrase!r} only says who spoke, not what the question asks"
     neither = _neither_offered(question, phrase) if not yes_no else None
     if neither:

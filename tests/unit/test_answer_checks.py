@@ -99,6 +99,8 @@ def test_a_phrase_that_only_says_who_spoke_answers_only_where_when_or_to_whom() 
         assert "only says who spoke" in (answer_mismatch(question, phrase, quotes) or "")
     assert answer_mismatch("Where did Blair say it?", "He said at his monthly news conference.", quotes) is None
     assert answer_mismatch("Who did Collins tell?", "Collins told BBC Radio Five Live.", quotes) is None
+    # "What did X say…?": the attribution points at X's words (the speaker check reads whose they are)
+    assert answer_mismatch("What did Collins say about the draw?", "Collins told BBC Radio Five Live.", quotes) is None
     # what was said after the attribution is an answer
     assert answer_mismatch("How did Collins react to the draw?", "Collins told BBC Radio Five Live he was happy",
                            quotes) is None
