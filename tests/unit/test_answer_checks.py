@@ -95,14 +95,14 @@ def test_a_phrase_that_only_says_who_spoke_answers_only_where_when_or_to_whom() 
               " at his monthly news conference. collins told bbc radio five live he was happy."]
     for question, phrase in [("What reasons has Tony Blair given for refusing a TV debate?",
                               "He said at his monthly news conference."),
-                             ("How did Collins react to the draw?", "Collins told BBC Radio Five Live.")]:
+                             ("Why was the match drawn?", "Collins told BBC Radio Five Live.")]:
         assert "only says who spoke" in (answer_mismatch(question, phrase, quotes) or "")
     assert answer_mismatch("Where did Blair say it?", "He said at his monthly news conference.", quotes) is None
     assert answer_mismatch("Who did Collins tell?", "Collins told BBC Radio Five Live.", quotes) is None
     # "What did X say…?": the attribution points at X's words (the speaker check reads whose they are)
     assert answer_mismatch("What did Collins say about the draw?", "Collins told BBC Radio Five Live.", quotes) is None
     # what was said after the attribution is an answer
-    assert answer_mismatch("How did Collins react to the draw?", "Collins told BBC Radio Five Live he was happy",
+    assert answer_mismatch("How did the fans react to the draw?", "Collins told BBC Radio Five Live he was happy",
                            quotes) is None
 
 
