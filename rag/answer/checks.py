@@ -142,8 +142,10 @@ _WHERE_WHEN_WHOM = re.compile(r"\b(?:where|when|who|whom)\b", re.IGNORECASE)
 # "Who won the final between Johansson and Dent?" offers its answers: a third name ("Leicester", the next round's
 # opponent in a preview) answers something else. A draw or a score answers too.
 _WHO_PREVAILED = re.compile(
-    rf"^\s*(?:{_LEAD_IN})?(?:who|which\s+(?:team|side|club|player|country|party|candidate|one))\s+(?:won|went\s+through|"
-    r"progressed|advanced|qualified|prevailed|triumphed|lost|came\s+out\s+on\s+top|got\s+through)\b", re.IGNORECASE)
+    rf"^\s*(?:{_LEAD_IN})?(?:who|which\s+(?:team|side|club|player|country|party|candidate|one))\s+"
+    r"(?:won|went\s+through|progressed|advanced|qualified|prevailed|triumphed|lost|came\s+out\s+on\s+top|"
+    r"got\s+through)\b",
+    re.IGNORECASE)
 _OFFERED = re.compile(r"\bbetween\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)(?=\s+(?:at|in|on|last|this|for|during|after|"
                       r"before)\b|\s*[?,.]|\s*$)|,\s*(?P<c>[^,?]+?)\s+or\s+(?P<d>[^,?]+?)\s*\?\s*$", re.IGNORECASE)
 _NO_WINNER = re.compile(r"\b(?:draw|drew|drawn|level|tied|neither|nobody|no\s+one|replay)\b|\d+\s*-\s*\d+",
@@ -220,7 +222,8 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
     if not yes_no and not cut and _restates_question(question, phrase):  # whichever part it answers
         return f"the language model's answer {phrase!r} only repeats the question"
     # Not for "What did X say…?": there "Strachan told the BBC." points at X's words, which the speaker check reads.
-    if not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question) and speaker(question) is None:
+    if (not cut and _ATTRIBUTION_ONLY.match(phrase) and not _WHERE_WHEN_WHOM.search(question)
+            and speaker(question) is None):
         return f"the language model's answer {phrase!r} only says who spoke, not what the question asks"
     neither = _neither_offered(question, phrase) if not yes_no else None
     if neither:
@@ -368,8 +371,6 @@ def _about_question(pattern: re.Pattern[str], question: str, sentence: str) -> s
 # An event the text names as still to come: "next month's European indoor championships", "the upcoming final".
 _AHEAD = re.compile(r"\b(?:next|upcoming|forthcoming|coming)\s+(?:(?:week|month|year|season|weekend|summer|winter|"
                     r"spring|autumn)(?:'s|’s|\s+s)?\s+)?((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
-
-
 
 
 # An amount written as money: "£1.7m", "$25 000", "25m pounds", "three pence".
@@ -606,7 +607,8 @@ def _pronoun_speaker(sentence: str, around: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-# A quote opened by its speaker and a colon ("klinsmann said: it will be difficult…"), in text without quotation marks.
+# A quote opened by its speaker and a colon ("klinsmann said: it will be difficult…"), in text without quotation
+# marks.
 _QUOTE_OPENER = re.compile(rf"\b((?:[a-z][\w'-]*\s+){{0,3}}[a-z][\w'-]*)\s+{_SAYS}\s*:")
 
 
@@ -618,12 +620,10 @@ def _quote_opener(sentence: str, around: str) -> str:
     if not said or said not in text:
         return ""
     before = text[: text.rindex(said)]
-    opener = None
-    for opener in _QUOTE_OPENER.finditer(before):
-        pass
-    if opener is None or _REPORTING.search(before[opener.end():]) or _REPORTING.search(said):
+    openers = list(_QUOTE_OPENER.finditer(before))
+    if not openers or _REPORTING.search(before[openers[-1].end():]) or _REPORTING.search(said):
         return ""
-    return opener.group(1)
+    return openers[-1].group(1)
 
 
 def _mentions(text: str, person: str) -> bool:

@@ -173,13 +173,14 @@ def hedge_conflict(claim: str, evidence: str) -> str | None:
             reach = _HEDGE_REACH + (1 if there[i] in _HEDGES_BEFORE_TO else 0)  # "to" is not one of the words
             governed.update(range(i + 1, i + 1 + reach))
     # Three-letter verbs are what a result turns on ("win", "tie", "ban"); not function words or a name's part ("Old").
-    short = {w for w in said if len(w) == 3 and is_stopword(w)} | names(claim)
+    named = names(claim)
     stem = stemmer().stemWord
     where: dict[str, list[int]] = {}
     for i, word in enumerate(there):
         where.setdefault(stem(word), []).append(i)
     for at, word in enumerate(said):
-        if (at in stance_of or word in _LIGHT or word in _WHEN or len(word) < 3 or (len(word) == 3 and word in short)
+        if (at in stance_of or word in _LIGHT or word in _WHEN or len(word) < 3
+                or (len(word) == 3 and (is_stopword(word) or word in named))
                 or any(ch.isdigit() for ch in word)):
             continue
         found = where.get(stem(word))
