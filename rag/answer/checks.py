@@ -165,6 +165,37 @@ def _neither_offered(question: str, phrase: str) -> str | None:
     return " and ".join(sides)
 
 
+# "How many passengers…?" asks for a count: a sum of money alone ("£100m", what something costs) counts nothing.
+# Not "How many pounds…" or "How many millions…", which ask for money in a count's words.
+_HOW_MANY = re.compile(rf"\bhow many\b(?!\s+(?:{_MONEY_WORDS}|millions?|billions?|thousands?)\b)", re.IGNORECASE)
+
+
+def _only_money(phrase: str) -> bool:
+    """Whether every amount the phrase gives is a sum of money ("£100m", "25m pounds"; not "£5m for 200 jobs")."""
+    if not _SUM.search(phrase):
+        return False
+    rest = _SUM.sub(" ", phrase)
+    return not (_DIGIT.search(rest) or _NUMBER_WORD.search(rest))
+
+
+# "Which hospice was he taken to?" asks which one: "a london hospice" (copied, or copied from "…to a london
+# hospice") says only that there was one, and the kind of thing the question names.
+_WHICH = re.compile(rf"^\s*(?:{_LEAD_IN})?which\b(?!\s+of\b)", re.IGNORECASE)
+_INDEFINITE = re.compile(r"\b(?:a|an|another|one|some|several|various)$", re.IGNORECASE)
+
+
+def _unidentified(question: str, phrase: str, sentence: str) -> bool:
+    """Whether a which-question's phrase names only the kind of thing asked about, as one of a kind: it opens with
+    "a"/"an"/"another"…, or its sentence puts one of those right before it; and it shares a word with the question."""
+    reply = _lowered(phrase.strip(" .!\"'"))
+    if not _WHICH.match(question) or not terms(reply).content & terms(question).content:
+        return False
+    if re.match(r"(?:a|an|another|some|several|various)\s", reply):
+        return True
+    at = _lowered(sentence).find(reply)
+    return at > 0 and bool(_INDEFINITE.search(_lowered(sentence)[:at].rstrip()))
+
+
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
     """Whether every stem of ``found`` is in ``there``, up to a participle's ending that Snowball keeps."""
     def near(a: str, b: str) -> bool:  # "fall"/"fallen", "give"/"given"; not "republ"/"republican"
@@ -234,9 +265,13 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
+    if one_part and _HOW_MANY.search(question) and _only_money(phrase):
+        return f"the question asks how many and {phrase!r} is a sum of money, not a count"
     if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
         return f"the language model replied {reply!r}, a number that is no date or time, to a when-question"
     copied_from = answering_sentence(phrase, quotes)[0]  # the sentence the phrase was copied from
+    if one_part and not yes_no and _unidentified(question, phrase, copied_from):
+        return f"the best sentences do not say which: {phrase!r} is only one of its kind"
     if opening and not yes_no and not _NEGATION.search(question):
         refused = _about_question(_NOT_DONE, question, copied_from)
         if refused:

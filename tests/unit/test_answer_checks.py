@@ -120,6 +120,33 @@ def test_a_who_won_question_offering_two_sides_is_not_answered_with_a_third() ->
     assert answer_mismatch("Who scored in the replay between Blackburn and Burnley?", "Leicester", quotes) is None
 
 
+
+def test_a_how_many_question_is_not_answered_with_a_sum_of_money() -> None:
+    quotes = ["The £100m terminal will handle five million passengers a year.", "The £5m plan will create 200 jobs."]
+    passengers = "How many passengers a year will the new terminal handle?"
+    assert "is a sum of money, not a count" in (answer_mismatch(passengers, "£100m", quotes) or "")
+    assert "is a sum of money, not a count" in (answer_mismatch(passengers, "100m pounds", quotes) or "")
+    assert answer_mismatch(passengers, "five million passengers", quotes) is None
+    assert answer_mismatch("How many jobs will the plan create?", "£5m plan will create 200 jobs", quotes) is None
+    # asked in a count's words, the sum is the answer
+    assert answer_mismatch("How many pounds will the terminal cost?", "£100m", quotes) is None
+    assert answer_mismatch("How many millions will the terminal cost?", "£100m", quotes) is None
+
+
+def test_a_which_question_is_not_answered_with_one_of_a_kind() -> None:
+    quotes = ["Last year he was taken to a london hospice, where he died. Chelsea, a london club, signed him."]
+    hospice = "Which hospice was he taken to?"
+    for phrase in ["London hospice", "a London hospice"]:  # copied from "…to a london hospice", or with its "a"
+        assert "is only one of its kind" in (answer_mismatch(hospice, phrase, quotes) or ""), phrase
+    assert "is only one of its kind" in (answer_mismatch("Which club signed him?", "a London club", quotes) or "")
+    assert answer_mismatch("Which club signed him?", "Chelsea", quotes) is None
+    # "which of…" offers its answers; a what-question may ask for the kind itself
+    assert answer_mismatch("Which of the clubs signed him?", "a London club", quotes) is None
+    assert answer_mismatch("What kind of hospice was he taken to?", "a London hospice", quotes) is None
+    # a phrase that does not name the kind asked about is another matter (not this check's)
+    assert answer_mismatch("Which hospice was he taken to?", "Chelsea", quotes) is None
+
+
 def test_a_name_is_not_a_reason() -> None:
     quotes = ["The palancas negras could not secure the release of their players because the clubs refused.",
               "Citizens of Switzerland, Liechtenstein and Norway may travel freely. Overhaul is needed."]
