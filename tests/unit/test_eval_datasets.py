@@ -821,3 +821,41 @@ def test_blind4_key_fact_words_appear_in_the_source_articles(
 ) -> None:
     _check_key_fact_words(blind4_questions, bbc_rows, seeded=1, bbc=24)
     _check_distinct_sources(blind4_questions, bbc_rows, per_category=10)
+
+
+# ------------------------------------------------------------------ blind5.jsonl (a fifth blind set, unread rows)
+
+BLIND5_FILE = ROOT / "evals" / "datasets" / "blind5.jsonl"
+
+
+@pytest.fixture(scope="module")
+def blind5_questions() -> list[EvalQuestion]:
+    return load_questions(BLIND5_FILE)
+
+
+def test_blind5_questions_kinds_answers_refusals_and_splits(blind5_questions: list[EvalQuestion]) -> None:
+    from evals.quality.dataset import load_questions_with_notes
+
+    qs, ignored = load_questions_with_notes(BLIND5_FILE)
+    assert qs == blind5_questions and ignored == ["kind"]
+    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND5_FILE)}
+    # the same kinds and counts as blind4
+    assert Counter(kinds[q.id] for q in qs if q.answerable) == BLIND4_ANSWERABLE_KINDS
+    assert Counter(kinds[q.id] for q in qs if not q.answerable) == BLIND4_UNANSWERABLE_KINDS
+    _check_blind_set(qs, "r", answerable=(13, 12), unanswerable=(12, 13), history=(2, 1))
+    assert len(qs) == 50 and [q.answerable for q in qs] == [True] * 25 + [False] * 25
+    for q in qs:
+        assert bool(q.history) == (kinds[q.id] == "follow_up"), q.id
+        if q.answerable:
+            assert len(q.key_facts) >= 2 and len(set(q.sources)) == len(q.sources), q.id
+    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE, BLIND3_FILE,
+                                     BLIND4_FILE)
+    reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
+    assert not reused, f"blind5 reuses another dataset's articles: {sorted(reused)}"
+
+
+def test_blind5_key_fact_words_appear_in_the_source_articles(
+    blind5_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
+) -> None:
+    _check_key_fact_words(blind5_questions, bbc_rows, seeded=0, bbc=25)
+    _check_distinct_sources(blind5_questions, bbc_rows, per_category=10)
