@@ -165,17 +165,22 @@ def _neither_offered(question: str, phrase: str) -> str | None:
     return " and ".join(sides)
 
 
-# "How many passengers…?" asks for a count: a sum of money alone ("£100m", what something costs) counts nothing.
-# Not "How many pounds…" or "How many millions…", which ask for money in a count's words.
-_HOW_MANY = re.compile(rf"\bhow many\b(?!\s+(?:{_MONEY_WORDS}|millions?|billions?|thousands?)\b)", re.IGNORECASE)
+# "How many passengers…?" asks for a count: a sum of money ("£100m", what something costs) or a share ("60%" of
+# prisoners reconvicted) counts nothing. Not "How many pounds/millions/per cent…", which ask for one in a count's words.
+_HOW_MANY = re.compile(rf"\bhow many\b(?!\s+(?:{_MONEY_WORDS}|millions?|billions?|thousands?|per\s*cent|percent|"
+                       r"percentage)\b)", re.IGNORECASE)
+_ASKS_SHARE = re.compile(r"%|\b(?:per\s*cent|percent|percentage|proportion|share|rate)\b", re.IGNORECASE)
+_SHARE = re.compile(r"\d[\d,.]*\s*(?:%|per\s*cent\b|percent\b)", re.IGNORECASE)
 
 
-def _only_money(phrase: str) -> bool:
-    """Whether every amount the phrase gives is a sum of money ("£100m", "25m pounds"; not "£5m for 200 jobs")."""
-    if not _SUM.search(phrase):
-        return False
-    rest = _SUM.sub(" ", phrase)
-    return not (_DIGIT.search(rest) or _NUMBER_WORD.search(rest))
+def _no_count(phrase: str) -> str | None:
+    """What every amount the phrase gives is, when none is a count: "a sum of money" ("£100m", "25m pounds") or
+    "a share" ("60%"); None when it gives a count too ("£5m for 200 jobs") or no amount."""
+    kinds = [kind for kind, pattern in (("a sum of money", _SUM), ("a share", _SHARE)) if pattern.search(phrase)]
+    rest = _SHARE.sub(" ", _SUM.sub(" ", phrase))
+    if not kinds or _DIGIT.search(rest) or _NUMBER_WORD.search(rest):
+        return None
+    return " and ".join(kinds)
 
 
 # "Which hospice was he taken to?" asks which one: "a london hospice" (copied, or copied from "…to a london
@@ -194,6 +199,32 @@ def _unidentified(question: str, phrase: str, sentence: str) -> bool:
         return True
     at = _lowered(sentence).find(reply)
     return at > 0 and bool(_INDEFINITE.search(_lowered(sentence)[:at].rstrip()))
+
+
+# "How much money has the Scottish Executive given…?" asks what was done: "…the appeal, which is expected soon to top
+# £20m" gives an expectation. An amount its sentence gives only a few words after a word of expectation does not
+# answer a question about what was done (did/has/was…), unless the question looks ahead itself.
+_EXPECTING = re.compile(r"\b(?:expected|expects|expect|likely|could|might|may|would|forecast|predicted|projected|"
+                        r"hoped?|hopes|aims?|aiming|targets?|poised|tipped|potentially|possibly|set\s+to)\b",
+                        re.IGNORECASE)
+_DONE_QUESTION = re.compile(r"\b(?:did|has|have|had|was|were)\b", re.IGNORECASE)
+_LOOKS_AHEAD = re.compile(r"\b(?:will|going\s+to|plans?|planned|planning|intends?|future|next)\b", re.IGNORECASE)
+_EXPECTING_REACH = 5  # words before an amount that a word of expectation governs ("expected soon to top £20m")
+
+
+def _expected_amount(question: str, phrase: str, sentence: str) -> str | None:
+    """The word of expectation before every mention of the phrase's amount in its sentence, for a quantity question
+    about what was done; None otherwise."""
+    if (not _DONE_QUESTION.search(question) or _EXPECTING.search(question) or _LOOKS_AHEAD.search(question)
+            or not (_QUANTITY.search(question) or _MONEY.search(question))):
+        return None
+    wanted = digit_numbers(phrase)
+    tokens = sentence.split()
+    at = [i for i, token in enumerate(tokens) if digit_numbers(token) & wanted]
+    found = [_EXPECTING.search(" ".join(tokens[max(0, i - _EXPECTING_REACH):i])) for i in at]
+    if not at or not all(found):
+        return None
+    return found[-1].group(0).lower() if found[-1] else None
 
 
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
@@ -265,8 +296,11 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
-    if one_part and _HOW_MANY.search(question) and _only_money(phrase):
-        return f"the question asks how many and {phrase!r} is a sum of money, not a count"
+    uncounted = _no_count(phrase) if one_part and _HOW_MANY.search(question) else None
+    if uncounted == "a share" and _ASKS_SHARE.search(question):  # "How many…, as a percentage?"
+        uncounted = None
+    if uncounted:
+        return f"the question asks how many and {phrase!r} is {uncounted}, not a count"
     if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
         return f"the language model replied {reply!r}, a number that is no date or time, to a when-question"
     copied_from = answering_sentence(phrase, quotes)[0]  # the sentence the phrase was copied from
@@ -289,6 +323,9 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         conflict = role_conflict(phrase, numbered or text, claim_roles=roles)
         if conflict:
             return f"the best sentences do not say it: {conflict}"
+    expected = _expected_amount(question, phrase, numbered) if numbered and not yes_no else None
+    if expected:
+        return f"the best sentences give {phrase!r} only as {expected!r}, and the question asks what was done"
     counted = _counts_another(question, phrase, numbered) if numbered else None
     if counted:
         return f"the best sentences do not say it: {phrase!r} {counted}"

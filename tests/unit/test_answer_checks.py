@@ -133,6 +133,27 @@ def test_a_how_many_question_is_not_answered_with_a_sum_of_money() -> None:
     assert answer_mismatch("How many millions will the terminal cost?", "£100m", quotes) is None
 
 
+def test_a_how_many_question_is_not_answered_with_a_share() -> None:
+    quotes = ["Scotland's reoffending rate is high, with more than 60% of prisoners reconvicted within two years."]
+    assert "is a share, not a count" in (answer_mismatch("How many prisoners are there in Scotland's jails?", "60%",
+                                                         quotes) or "")
+    # a question that asks for the share itself
+    for question in ["How many prisoners are reconvicted, as a percentage?", "How many per cent are reconvicted?"]:
+        assert answer_mismatch(question, "60%", quotes) is None, question
+
+
+def test_an_amount_given_only_as_expected_does_not_say_what_was_done() -> None:
+    quotes = ["He was proud of the response to the disaster appeal, which is expected soon to top £20m.",
+              "Chelsea paid £24m for Drogba, a fee that could rise by another £2m."]
+    given = "How much money has the Scottish Executive given to the tsunami relief effort?"
+    assert "only as 'expected'" in (answer_mismatch(given, "£20m", quotes) or "")
+    assert "only as 'could'" in (answer_mismatch("How much did Chelsea pay for Drogba?", "£2m", quotes) or "")
+    assert answer_mismatch("How much did Chelsea pay for Drogba?", "£24m", quotes) is None
+    # a question that looks ahead itself
+    assert answer_mismatch("How much is the appeal expected to raise?", "£20m", quotes) is None
+    assert answer_mismatch("How much will the appeal raise?", "£20m", quotes) is None
+
+
 def test_a_which_question_is_not_answered_with_one_of_a_kind() -> None:
     quotes = ["Last year he was taken to a london hospice, where he died. Chelsea, a london club, signed him."]
     hospice = "Which hospice was he taken to?"
