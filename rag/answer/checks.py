@@ -237,10 +237,12 @@ def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
 
 
 # "Who is Alain Berset?": a question about whom a name belongs to. The model copies the name from the sentence that
-# says who he is ("Council of Europe secretary general Alain Berset"), and the quotes shown are that sentence.
+# says who he is ("Council of Europe secretary general Alain Berset"), and the quotes shown are that sentence. What the
+# question already knows of him may follow the name ("Who is Sir John Gieve, knighted in the New Year honours?").
 _NAME_WORD = r"(?:[A-Z][\w'’.-]*|of|de|van|von|du|da|al)"
 _IDENTITY = re.compile(
-    rf"^\s*(?i:(?:{_LEAD_IN})?who\s+(?:is|was))\s+(?!the\b|a\b|an\b){_NAME_WORD}(?:\s+{_NAME_WORD})*\s*\??\s*$"
+    rf"^\s*(?i:(?:{_LEAD_IN})?who\s+(?:is|was))\s+(?!the\b|a\b|an\b){_NAME_WORD}(?:\s+{_NAME_WORD})*"
+    r"(?:\s*,[^?]*)?\s*\??\s*$"
 )
 
 
