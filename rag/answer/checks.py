@@ -173,12 +173,14 @@ _ASKS_SHARE = re.compile(r"%|\b(?:per\s*cent|percent|percentage|proportion|share
 _SHARE = re.compile(r"\d[\d,.]*\s*(?:%|per\s*cent\b|percent\b)", re.IGNORECASE)
 
 
-def _no_count(phrase: str) -> str | None:
+def _no_count(question: str, phrase: str) -> str | None:
     """What every amount the phrase gives is, when none is a count: "a sum of money" ("£100m", "25m pounds") or
-    "a share" ("60%"); None when it gives a count too ("£5m for 200 jobs") or no amount."""
+    "a share" ("60%"); None when it gives a count too ("£5m for 200 jobs"), no amount, or the share the question
+    asks for ("How many…, as a percentage?")."""
     kinds = [kind for kind, pattern in (("a sum of money", _SUM), ("a share", _SHARE)) if pattern.search(phrase)]
     rest = _SHARE.sub(" ", _SUM.sub(" ", phrase))
-    if not kinds or _DIGIT.search(rest) or _NUMBER_WORD.search(rest):
+    if not kinds or _DIGIT.search(rest) or _NUMBER_WORD.search(rest) or (kinds == ["a share"]
+                                                                          and _ASKS_SHARE.search(question)):
         return None
     return " and ".join(kinds)
 
@@ -186,7 +188,8 @@ def _no_count(phrase: str) -> str | None:
 # "Which hospice was he taken to?" asks which one: "a london hospice" (copied, or copied from "…to a london
 # hospice") says only that there was one, and the kind of thing the question names.
 _WHICH = re.compile(rf"^\s*(?:{_LEAD_IN})?which\b(?!\s+of\b)", re.IGNORECASE)
-_INDEFINITE = re.compile(r"\b(?:a|an|another|one|some|several|various)$", re.IGNORECASE)
+_ONE_OF = r"(?:a|an|another|one|some|several|various)"
+_INDEFINITE = re.compile(rf"\b{_ONE_OF}$", re.IGNORECASE)
 
 
 def _unidentified(question: str, phrase: str, sentence: str) -> bool:
@@ -195,7 +198,7 @@ def _unidentified(question: str, phrase: str, sentence: str) -> bool:
     reply = _lowered(phrase.strip(" .!\"'"))
     if not _WHICH.match(question) or not terms(reply).content & terms(question).content:
         return False
-    if re.match(r"(?:a|an|another|some|several|various)\s", reply):
+    if re.match(rf"{_ONE_OF}\s", reply):
         return True
     at = _lowered(sentence).find(reply)
     return at > 0 and bool(_INDEFINITE.search(_lowered(sentence)[:at].rstrip()))
@@ -222,9 +225,8 @@ def _expected_amount(question: str, phrase: str, sentence: str) -> str | None:
     tokens = sentence.split()
     at = [i for i, token in enumerate(tokens) if digit_numbers(token) & wanted]
     found = [_EXPECTING.search(" ".join(tokens[max(0, i - _EXPECTING_REACH):i])) for i in at]
-    if not at or not all(found):
-        return None
-    return found[-1].group(0).lower() if found[-1] else None
+    last = found[-1] if at and all(found) else None
+    return last.group(0).lower() if last else None
 
 
 def _within(found: frozenset[str] | set[str], there: frozenset[str]) -> bool:
@@ -298,9 +300,7 @@ def answer_mismatch(question: str, phrase: str, quotes: Sequence[str], *, cut: b
         return f"the question asks for a sum of money and the best sentences give none ({phrase!r})"
     if one_part and _QUANTITY.search(question) and not (_DIGIT.search(phrase) or _NUMBER_WORD.search(phrase)):
         return f"the question asks for a number and the best sentences give none ({phrase!r})"
-    uncounted = _no_count(phrase) if one_part and _HOW_MANY.search(question) else None
-    if uncounted == "a share" and _ASKS_SHARE.search(question):  # "How many…, as a percentage?"
-        uncounted = None
+    uncounted = _no_count(question, phrase) if one_part and _HOW_MANY.search(question) else None
     if uncounted:
         return f"the question asks how many and {phrase!r} is {uncounted}, not a count"
     if one_part and opening and opening.group(0).split()[-1].lower() == "when" and _bare_number(phrase):
