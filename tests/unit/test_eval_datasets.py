@@ -797,24 +797,31 @@ def blind4_questions() -> list[EvalQuestion]:
     return load_questions(BLIND4_FILE)
 
 
-def test_blind4_questions_kinds_answers_refusals_and_splits(blind4_questions: list[EvalQuestion]) -> None:
+def _check_fifty_of_six_kinds(path: Path, prefix: str, qs: list[EvalQuestion], earlier: tuple[Path, ...]) -> None:
+    """blind4's shape: 25 answerable of eight kinds, then 25 unanswerable of six; odd ids dev; follow-ups are the ones
+    with history; rows no earlier set (nor blind2's unanswerable questions) uses."""
     from evals.quality.dataset import load_questions_with_notes
 
-    qs, ignored = load_questions_with_notes(BLIND4_FILE)
-    assert qs == blind4_questions and ignored == ["kind"]
-    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND4_FILE)}
+    loaded, ignored = load_questions_with_notes(path)
+    assert loaded == qs and ignored == ["kind"]
+    kinds = {row["id"]: row["kind"] for row in _raw_rows(path)}
     assert Counter(kinds[q.id] for q in qs if q.answerable) == BLIND4_ANSWERABLE_KINDS
     assert Counter(kinds[q.id] for q in qs if not q.answerable) == BLIND4_UNANSWERABLE_KINDS
-    _check_blind_set(qs, "q", answerable=(13, 12), unanswerable=(12, 13), history=(2, 1))
+    _check_blind_set(qs, prefix, answerable=(13, 12), unanswerable=(12, 13), history=(2, 1))
     assert len(qs) == 50 and [q.answerable for q in qs] == [True] * 25 + [False] * 25
     for q in qs:
         assert bool(q.history) == (kinds[q.id] == "follow_up"), q.id
         if q.answerable:
             assert len(q.key_facts) >= 2 and len(set(q.sources)) == len(q.sources), q.id
-    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE, BLIND3_FILE)
-    reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
-    assert not reused, f"blind4 reuses another dataset's articles: {sorted(reused)}"
+    reused = (_bbc_stems_used_by(*earlier) | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
+    assert not reused, f"{path.name} reuses another dataset's articles: {sorted(reused)}"
 
+
+BLIND4_EARLIER = (QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE, BLIND3_FILE)
+
+
+def test_blind4_questions_kinds_answers_refusals_and_splits(blind4_questions: list[EvalQuestion]) -> None:
+    _check_fifty_of_six_kinds(BLIND4_FILE, "q", blind4_questions, BLIND4_EARLIER)
 
 def test_blind4_key_fact_words_appear_in_the_source_articles(
     blind4_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
@@ -834,25 +841,7 @@ def blind5_questions() -> list[EvalQuestion]:
 
 
 def test_blind5_questions_kinds_answers_refusals_and_splits(blind5_questions: list[EvalQuestion]) -> None:
-    from evals.quality.dataset import load_questions_with_notes
-
-    qs, ignored = load_questions_with_notes(BLIND5_FILE)
-    assert qs == blind5_questions and ignored == ["kind"]
-    kinds = {row["id"]: row["kind"] for row in _raw_rows(BLIND5_FILE)}
-    # the same kinds and counts as blind4
-    assert Counter(kinds[q.id] for q in qs if q.answerable) == BLIND4_ANSWERABLE_KINDS
-    assert Counter(kinds[q.id] for q in qs if not q.answerable) == BLIND4_UNANSWERABLE_KINDS
-    _check_blind_set(qs, "r", answerable=(13, 12), unanswerable=(12, 13), history=(2, 1))
-    assert len(qs) == 50 and [q.answerable for q in qs] == [True] * 25 + [False] * 25
-    for q in qs:
-        assert bool(q.history) == (kinds[q.id] == "follow_up"), q.id
-        if q.answerable:
-            assert len(q.key_facts) >= 2 and len(set(q.sources)) == len(q.sources), q.id
-    used_before = _bbc_stems_used_by(QUESTIONS_FILE, BBC_FILE, PAIRS_FILE, BLIND_FILE, BLIND2_FILE, BLIND3_FILE,
-                                     BLIND4_FILE)
-    reused = (used_before | BLIND2_UNANSWERABLE_ROWS) & _bbc_stems(qs)
-    assert not reused, f"blind5 reuses another dataset's articles: {sorted(reused)}"
-
+    _check_fifty_of_six_kinds(BLIND5_FILE, "r", blind5_questions, (*BLIND4_EARLIER, BLIND4_FILE))
 
 def test_blind5_key_fact_words_appear_in_the_source_articles(
     blind5_questions: list[EvalQuestion], bbc_rows: list[dict[str, str]]
