@@ -140,7 +140,7 @@ def load_bert(folder: str) -> BertEncoder | None:
     if not (mean_only and plain and not lowered and all(f.is_file() for f in files)):
         return None
     most = int(config.get("max_position_embeddings", 512))
-    max_tokens = min(int((limits or {}).get("max_seq_length", most)) if isinstance(limits, dict) else most, most)
+    max_tokens = min(int(limits.get("max_seq_length", most)), most) if isinstance(limits, dict) else most
     shape = _Shape(int(config["num_hidden_layers"]), int(config["num_attention_heads"]),
                    float(config.get("layer_norm_eps", 1e-12)), max_tokens)
     return BertEncoder(load_file(str(files[0])), files[1], shape)

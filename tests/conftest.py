@@ -23,18 +23,6 @@ SHARED = REPO.parent / "shared"
 BBC_CSV = SHARED / "corpora" / "bbc-news-sport-politics.csv"
 
 
-# Modules that share the session's seeds + BBC index (~4 min to build): one worker builds it for both.
-_BBC_INDEX_MODULES = frozenset({"test_retrieval", "test_verifier"})
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist (`-n 2 --dist loadgroup`, as CI runs), each module's tests stay on one worker: they
-    share module-scoped indexes, servers and models, which a split module would build twice."""
-    for item in items:
-        group = "bbc-index" if item.path.stem in _BBC_INDEX_MODULES else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Never read a developer's .env or RAG_* variables; keep model caches shared."""
